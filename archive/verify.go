@@ -1,0 +1,223 @@
+package archive
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+)
+
+// Damage is one stored message that does not read back as it was stored.
+type Damage struct {
+	Hash   Hash
+	Pack   string // data file
+	Offset int64
+	Err    error
+	Places []string // "account/folder uid N" (or "uidl X") of every place that held it
+}
+
+func (d Damage) Error() string {
+	return fmt.Sprintf("%s at offset %d: message %s: %v", d.Pack, d.Offset, d.Hash, d.Err)
+}
+
+// VerifyProgress receives counts as verification goes; it may be nil.
+type VerifyProgress func(done, total, bytes int64)
+
+// VerifyResult is what Verify found.
+type VerifyResult struct {
+	Checked int64
+	Bytes   int64
+	Damaged []Damage
+	Packs   []string // problems with whole data files (missing, too short)
+}
+
+// OK reports whether nothing was found wrong.
+func (v *VerifyResult) OK() bool { return len(v.Damaged) == 0 && len(v.Packs) == 0 }
+
+type verifyItem struct {
+	b Blob
+}
+
+// Verify re-reads every stored message (of account, or all if "") and
+// checks its size and SHA-256, and that the data files are as long as the
+// index says.
+func (r *Repo) Verify(ctx context.Context, account string, progress VerifyProgress) (*VerifyResult, error) {
+	res := &VerifyResult{}
+	// Data files first: one missing or cut short damages everything in it.
+	prow, err := r.rdb.QueryContext(ctx, `SELECT id, size FROM packs ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	for prow.Next() {
+		var id, size int64
+		if err := prow.Scan(&id, &size); err != nil {
+			prow.Close()
+			return nil, err
+		}
+		st, err := os.Stat(r.PackPath(id))
+		switch {
+		case err != nil:
+			res.Packs = append(res.Packs, fmt.Sprintf("%s: %v", r.PackPath(id), err))
+		case st.Size() < size:
+			res.Packs = append(res.Packs, fmt.Sprintf("%s: %d bytes, index says %d", r.PackPath(id), st.Size(), size))
+		}
+	}
+	prow.Close()
+
+	q := `SELECT hash, pack, offset, length, size FROM blobs`
+	var args []any
+	if account != "" {
+		q += ` WHERE hash IN (SELECT m.hash FROM messages m JOIN folders f ON f.id=m.folder JOIN accounts a ON a.id=f.account WHERE a.name=?)`
+		args = append(args, account)
+	}
+	var total int64
+	cq := `SELECT count(*) FROM (` + q + `)`
+	if err := r.rdb.QueryRowContext(ctx, cq, args...).Scan(&total); err != nil {
+		return nil, err
+	}
+	q += ` ORDER BY pack, offset`
+	rows, err := r.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+
+	items := make(chan Blob, 64)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range items {
+				err := r.checkBlob(b)
+				mu.Lock()
+				res.Checked++
+				res.Bytes += b.Size
+				if err != nil {
+					res.Damaged = append(res.Damaged, Damage{Hash: b.Hash, Pack: r.PackPath(b.Pack), Offset: b.Offset, Err: err})
+				}
+				if progress != nil {
+					progress(res.Checked, total, res.Bytes)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	var scanErr error
+	for rows.Next() {
+		var b Blob
+		var hash []byte
+		if scanErr = rows.Scan(&hash, &b.Pack, &b.Offset, &b.Length, &b.Size); scanErr != nil {
+			break
+		}
+		copy(b.Hash[:], hash)
+		select {
+		case items <- b:
+		case <-ctx.Done():
+			scanErr = ctx.Err()
+		}
+		if scanErr != nil {
+			break
+		}
+	}
+	close(items)
+	wg.Wait()
+	if scanErr != nil {
+		return res, scanErr
+	}
+	if err := rows.Err(); err != nil {
+		return res, err
+	}
+	for i := range res.Damaged {
+		res.Damaged[i].Places, _ = r.places(ctx, res.Damaged[i].Hash)
+	}
+	return res, nil
+}
+
+// VerifyMessage re-reads one stored message and checks it: what cleanup
+// and POP3 deletion require before anything leaves a server.
+func (r *Repo) VerifyMessage(ctx context.Context, h Hash) error {
+	b, err := r.blob(ctx, h)
+	if err != nil {
+		return err
+	}
+	if err := r.checkBlob(b); err != nil {
+		return Damage{Hash: h, Pack: r.PackPath(b.Pack), Offset: b.Offset, Err: err}
+	}
+	return nil
+}
+
+func (r *Repo) checkBlob(b Blob) error {
+	f, err := r.packFile(b.Pack)
+	if err != nil {
+		return err
+	}
+	var hdr [skipLen]byte
+	if b.Offset < skipLen {
+		return fmt.Errorf("bad offset")
+	}
+	if _, err := f.ReadAt(hdr[:], b.Offset-skipLen); err != nil {
+		return fmt.Errorf("read: %w", err)
+	}
+	if binary.LittleEndian.Uint32(hdr[0:]) != skipMagic || binary.LittleEndian.Uint32(hdr[4:]) != 32 || Hash(hdr[8:]) != b.Hash {
+		return fmt.Errorf("frame header does not name this message")
+	}
+	rc, err := r.openBlobStream(b, f)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, rc)
+	if err != nil {
+		return fmt.Errorf("decompress: %w", err)
+	}
+	if n != b.Size {
+		return fmt.Errorf("size %d, index says %d", n, b.Size)
+	}
+	if Hash(h.Sum(nil)) != b.Hash {
+		return fmt.Errorf("content hash mismatch")
+	}
+	return nil
+}
+
+func (r *Repo) openBlobStream(b Blob, f *os.File) (io.ReadCloser, error) {
+	if b.Size <= bigMessage {
+		raw, err := r.readBlob(b)
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(bytesReader(raw)), nil
+	}
+	return newStreamDecoder(io.NewSectionReader(f, b.Offset, b.Length))
+}
+
+// places names every place that held message h, for damage reports.
+func (r *Repo) places(ctx context.Context, h Hash) ([]string, error) {
+	rows, err := r.rdb.QueryContext(ctx, `SELECT a.name, f.name, m.uidvalidity, m.uid, m.uidl FROM messages m
+		JOIN folders f ON f.id=m.folder JOIN accounts a ON a.id=f.account WHERE m.hash=? ORDER BY a.name, f.name, m.uid`, h[:])
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var acct, folder, uidl string
+		var uv, uid uint32
+		if err := rows.Scan(&acct, &folder, &uv, &uid, &uidl); err != nil {
+			return out, err
+		}
+		if uidl != "" {
+			out = append(out, fmt.Sprintf("%s/%s uidl %s", acct, folder, uidl))
+		} else {
+			out = append(out, fmt.Sprintf("%s/%s uidvalidity %d uid %d", acct, folder, uv, uid))
+		}
+	}
+	return out, rows.Err()
+}
