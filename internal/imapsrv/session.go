@@ -1,0 +1,430 @@
+package imapsrv
+
+import (
+	"errors"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+)
+
+// session is one client connection's state.
+type session struct {
+	srv  *Server
+	wire *wireConn
+	user *user
+	sel  *selected
+}
+
+// selected is the session's view of its selected mailbox: the messages in
+// the order the client numbers them, which lags the mailbox until the
+// session tells the client about changes (RFC 3501 7.4.1).
+type selected struct {
+	mb          *mailbox
+	readOnly    bool
+	epoch       int
+	uidValidity uint32
+	view        []viewEntry
+	uidNext     uint32 // first UID not in view
+	syncedMod   uint64 // mailbox modSeq at the last sync
+	pendingGone bool   // expunged messages not yet reported
+}
+
+type viewEntry struct {
+	msg    *message
+	modSeq uint64 // what the client was last told
+}
+
+// sessionAppendLimit adds the APPENDLIMIT capability to a session.
+type sessionAppendLimit struct{ *session }
+
+func (s sessionAppendLimit) AppendLimit() uint32 { return s.srv.opts.AppendLimit }
+
+var (
+	_ imapserver.SessionIMAP4rev2      = (*session)(nil)
+	_ imapserver.SessionSASL           = (*session)(nil)
+	_ imapserver.SessionUnauthenticate = (*session)(nil)
+	_ imapserver.SessionAppendLimit    = sessionAppendLimit{}
+	_ imapserver.SessionIMAP4rev2      = sessionAppendLimit{}
+	_ imapserver.SessionSASL           = sessionAppendLimit{}
+	_ imapserver.SessionUnauthenticate = sessionAppendLimit{}
+)
+
+func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+	sess := &session{srv: s}
+	sess.wire, _ = conn.NetConn().(*wireConn)
+	if s.opts.AppendLimit > 0 {
+		return sessionAppendLimit{sess}, nil, nil
+	}
+	return sess, nil, nil
+}
+
+func (s *session) Close() error {
+	s.sel = nil
+	if s.wire != nil {
+		s.wire.sessionDone()
+	}
+	return nil
+}
+
+func (s *session) Unauthenticate() error {
+	s.sel = nil
+	s.user = nil
+	return nil
+}
+
+func noErr(code imap.ResponseCode, text string) error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: code, Text: text}
+}
+
+func badErr(text string) error {
+	return &imap.Error{Type: imap.StatusResponseTypeBad, Text: text}
+}
+
+var (
+	errNonExistent = noErr(imap.ResponseCodeNonExistent, "No such mailbox")
+	errTryCreate   = noErr(imap.ResponseCodeTryCreate, "Mailbox does not exist")
+	errReadOnly    = noErr("READ-ONLY", "Mailbox is read-only")
+)
+
+// storeErr turns an error of the store into an IMAP answer.
+func storeErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrExists):
+		return noErr(imap.ResponseCodeAlreadyExists, "Mailbox already exists")
+	case errors.Is(err, ErrNoMailbox):
+		return errNonExistent
+	case errors.Is(err, ErrBadMailbox):
+		return noErr(imap.ResponseCodeCannot, "Invalid mailbox name")
+	}
+	return noErr("", err.Error())
+}
+
+func (s *session) Select(name string, opts *imap.SelectOptions) (*imap.SelectData, error) {
+	s.srv.mu.RLock()
+	defer s.srv.mu.RUnlock()
+	mb := s.user.mailboxes[canonName(name)]
+	if mb == nil {
+		return nil, errNonExistent
+	}
+	sel := &selected{
+		mb:          mb,
+		readOnly:    opts.ReadOnly,
+		epoch:       mb.epoch,
+		uidValidity: mb.uidValidity,
+		uidNext:     mb.uidNext,
+		syncedMod:   mb.modSeq,
+		view:        make([]viewEntry, len(mb.msgs)),
+	}
+	var firstUnseen uint32
+	for i, msg := range mb.msgs {
+		sel.view[i] = viewEntry{msg: msg, modSeq: msg.modSeq}
+		if firstUnseen == 0 && !hasFlag(msg.flags, string(imap.FlagSeen)) {
+			firstUnseen = uint32(i + 1)
+		}
+	}
+	s.sel = sel
+	if s.wire != nil {
+		s.wire.selModSeq.Store(mb.modSeq)
+	}
+	flags := mailboxFlags(mb)
+	perm := append(append([]imap.Flag(nil), flags...), imap.FlagWildcard)
+	if opts.ReadOnly {
+		perm = nil
+	}
+	return &imap.SelectData{
+		Flags:             flags,
+		PermanentFlags:    perm,
+		NumMessages:       uint32(len(sel.view)),
+		FirstUnseenSeqNum: firstUnseen,
+		UIDNext:           imap.UID(mb.uidNext),
+		UIDValidity:       mb.uidValidity,
+		HighestModSeq:     mb.modSeq,
+	}, nil
+}
+
+// mailboxFlags are the system flags and every keyword in use.
+func mailboxFlags(mb *mailbox) []imap.Flag {
+	out := toIMAPFlags(systemFlags)
+	seen := map[string]bool{}
+	for _, msg := range mb.msgs {
+		for _, f := range msg.flags {
+			if strings.HasPrefix(f, `\`) || seen[strings.ToLower(f)] {
+				continue
+			}
+			seen[strings.ToLower(f)] = true
+			out = append(out, imap.Flag(f))
+		}
+	}
+	return out
+}
+
+func (s *session) Unselect() error {
+	s.sel = nil
+	return nil
+}
+
+func (s *session) Create(name string, opts *imap.CreateOptions) error {
+	if len(opts.SpecialUse) > 0 {
+		if !s.srv.has(imap.CapCreateSpecialUse) {
+			return badErr("CREATE-SPECIAL-USE is not supported")
+		}
+		for _, a := range opts.SpecialUse {
+			if normSpecialUse(a) == "" {
+				return noErr("USEATTR", "Unsupported special-use attribute")
+			}
+		}
+	}
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	if canonName(name) == "INBOX" {
+		return noErr(imap.ResponseCodeAlreadyExists, "INBOX always exists")
+	}
+	_, err := s.user.createLocked(name, opts.SpecialUse)
+	if err == nil {
+		s.srv.changedLocked()
+	}
+	return storeErr(err)
+}
+
+func (s *session) Delete(name string) error {
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	mb := s.user.mailboxes[canonName(name)]
+	switch {
+	case mb == nil:
+		return errNonExistent
+	case mb.name == "INBOX":
+		return noErr(imap.ResponseCodeCannot, "INBOX cannot be deleted")
+	}
+	s.user.deleteLocked(mb)
+	s.srv.changedLocked()
+	return nil
+}
+
+func (s *session) Rename(oldName, newName string, _ *imap.RenameOptions) error {
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	mb := s.user.mailboxes[canonName(oldName)]
+	if mb == nil {
+		return errNonExistent
+	}
+	if err := s.user.renameLocked(mb, newName); err != nil {
+		return storeErr(err)
+	}
+	s.srv.changedLocked()
+	return nil
+}
+
+func (s *session) Subscribe(name string) error {
+	return s.srv.SetSubscribed(s.user.name, name, true)
+}
+
+func (s *session) Unsubscribe(name string) error {
+	return s.srv.SetSubscribed(s.user.name, name, false)
+}
+
+func (s *session) Namespace() (*imap.NamespaceData, error) {
+	return &imap.NamespaceData{
+		Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: Delim}},
+	}, nil
+}
+
+func (s *session) Status(name string, opts *imap.StatusOptions) (*imap.StatusData, error) {
+	s.srv.mu.RLock()
+	defer s.srv.mu.RUnlock()
+	mb := s.user.mailboxes[canonName(name)]
+	if mb == nil {
+		return nil, errNonExistent
+	}
+	return s.statusLocked(mb, opts), nil
+}
+
+func (s *session) statusLocked(mb *mailbox, opts *imap.StatusOptions) *imap.StatusData {
+	num := uint32(len(mb.msgs))
+	var unseen, deleted, recent uint32
+	var size int64
+	for _, msg := range mb.msgs {
+		if !hasFlag(msg.flags, string(imap.FlagSeen)) {
+			unseen++
+		}
+		if hasFlag(msg.flags, string(imap.FlagDeleted)) {
+			deleted++
+		}
+		size += int64(len(msg.raw))
+	}
+	// DELETED-STORAGE carries HIGHESTMODSEQ through the wire layer.
+	hms := int64(mb.modSeq)
+	data := &imap.StatusData{
+		Mailbox:        mb.name,
+		NumMessages:    &num,
+		UIDNext:        imap.UID(mb.uidNext),
+		UIDValidity:    mb.uidValidity,
+		NumUnseen:      &unseen,
+		NumDeleted:     &deleted,
+		Size:           &size,
+		NumRecent:      &recent,
+		DeletedStorage: &hms,
+		HighestModSeq:  mb.modSeq,
+	}
+	if opts.AppendLimit && s.srv.opts.AppendLimit > 0 {
+		limit := s.srv.opts.AppendLimit
+		data.AppendLimit = &limit
+	}
+	return data
+}
+
+func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, opts *imap.ListOptions) error {
+	if opts.ReturnStatus != nil && !s.srv.has(imap.CapListStatus) {
+		return badErr("LIST-STATUS is not supported")
+	}
+	if (opts.ReturnSpecialUse || opts.SelectSpecialUse) && !s.srv.has(imap.CapSpecialUse) {
+		return badErr("SPECIAL-USE is not supported")
+	}
+	if len(patterns) == 0 {
+		// RFC 3501 6.3.8: LIST "" "" asks for the delimiter.
+		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: Delim})
+	}
+
+	type entry struct {
+		data imap.ListData
+		mb   *mailbox
+	}
+	var entries []entry
+	s.srv.mu.RLock()
+	names := map[string]bool{} // name -> exists
+	for name := range s.user.mailboxes {
+		names[name] = true
+		for i := 0; i < len(name); i++ {
+			if name[i] != Delim {
+				continue
+			}
+			if _, ok := names[name[:i]]; !ok {
+				names[name[:i]] = false
+			}
+		}
+	}
+	for name, sub := range s.user.subscribed {
+		if _, ok := names[name]; !ok && sub {
+			names[name] = false
+		}
+	}
+	sorted := make([]string, 0, len(names))
+	for name := range names {
+		sorted = append(sorted, name)
+	}
+	sort.Slice(sorted, func(i, j int) bool {
+		if (sorted[i] == "INBOX") != (sorted[j] == "INBOX") {
+			return sorted[i] == "INBOX"
+		}
+		return sorted[i] < sorted[j]
+	})
+	for _, name := range sorted {
+		match := false
+		for _, p := range patterns {
+			if imapserver.MatchList(name, Delim, ref, p) {
+				match = true
+				break
+			}
+		}
+		if !match {
+			continue
+		}
+		mb := s.user.mailboxes[name]
+		subscribed := s.user.subscribed[name]
+		if opts.SelectSubscribed && !subscribed {
+			continue
+		}
+		if opts.SelectSpecialUse && (mb == nil || len(mb.specialUse) == 0) {
+			continue
+		}
+		hasChildren := false
+		for other := range names {
+			if strings.HasPrefix(other, name+string(Delim)) {
+				hasChildren = true
+				break
+			}
+		}
+		var attrs []imap.MailboxAttr
+		switch {
+		case mb == nil && !hasChildren:
+			attrs = append(attrs, imap.MailboxAttrNonExistent)
+		case mb == nil:
+			attrs = append(attrs, imap.MailboxAttrNoSelect)
+		}
+		if hasChildren {
+			attrs = append(attrs, imap.MailboxAttrHasChildren)
+		} else {
+			attrs = append(attrs, imap.MailboxAttrHasNoChildren)
+		}
+		if subscribed && (opts.ReturnSubscribed || opts.SelectSubscribed) {
+			attrs = append(attrs, imap.MailboxAttrSubscribed)
+		}
+		// Like Dovecot, roles are shown whether asked for or not.
+		if mb != nil && s.srv.has(imap.CapSpecialUse) {
+			attrs = append(attrs, mb.specialUse...)
+		}
+		e := entry{data: imap.ListData{Attrs: attrs, Delim: Delim, Mailbox: name}, mb: mb}
+		if mb != nil && opts.ReturnStatus != nil {
+			e.data.Status = s.statusLocked(mb, opts.ReturnStatus)
+		}
+		entries = append(entries, e)
+	}
+	s.srv.mu.RUnlock()
+
+	for _, e := range entries {
+		if err := w.WriteList(&e.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *session) Append(name string, r imap.LiteralReader, opts *imap.AppendOptions) (*imap.AppendData, error) {
+	s.srv.mu.RLock()
+	exists := s.user.mailboxes[canonName(name)] != nil
+	s.srv.mu.RUnlock()
+	if !exists {
+		return nil, errTryCreate
+	}
+	raw := make([]byte, r.Size())
+	if _, err := io.ReadFull(r, raw); err != nil {
+		return nil, err
+	}
+	date := opts.Time
+	if date.IsZero() {
+		date = time.Now()
+	}
+
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	mb := s.user.mailboxes[canonName(name)]
+	if mb == nil {
+		return nil, errTryCreate
+	}
+	msg := mb.appendLocked(raw, fromIMAPFlags(opts.Flags), date)
+	s.srv.changedLocked()
+	if !s.srv.has(imap.CapUIDPlus) {
+		return nil, nil
+	}
+	return &imap.AppendData{UID: imap.UID(msg.uid), UIDValidity: mb.uidValidity}, nil
+}
+
+func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	for {
+		changed := s.srv.changes()
+		if err := s.Poll(w, true); err != nil {
+			return err
+		}
+		select {
+		case <-changed:
+		case <-stop:
+			return nil
+		}
+	}
+}
