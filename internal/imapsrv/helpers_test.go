@@ -3,11 +3,11 @@ package imapsrv
 import (
 	"bufio"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"strings"
-	"encoding/hex"
-	"io"
 	"testing"
 	"time"
 
