@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/mailkeep/mailkeep/internal/config"
+)
+
+func newCheckCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check [ACCOUNT...]",
+		Short: "Log in to each account and report what it sees; changes nothing",
+		Long: `Connects to each account (all by default), logs in, lists its folders with
+message counts and the server's relevant capabilities. Nothing is changed
+on the server or in the archive: folders are examined read-only.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			accts, err := pickAccounts(cfg, args)
+			if err != nil {
+				return err
+			}
+			reports := make([]checkReport, len(accts))
+			var wg sync.WaitGroup
+			for i, a := range accts {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					reports[i] = g.checkAccount(cmd.Context(), a)
+				}()
+			}
+			wg.Wait()
+			failed := 0
+			for _, r := range reports {
+				g.printCheck(r)
+				if r.err != nil {
+					failed++
+				}
+			}
+			switch {
+			case cmd.Context().Err() != nil:
+				return &exitError{code: exitInterrupted}
+			case failed == len(reports) && failed > 0:
+				return &exitError{code: exitFailed}
+			case failed > 0:
+				return &exitError{code: exitPartial}
+			}
+			return nil
+		},
+	}
+}
+
+type checkFolder struct {
+	name       string
+	messages   uint32
+	specialUse string
+}
+
+type checkReport struct {
+	account  string
+	protocol string
+	addr     string
+	caps     []string
+	folders  []checkFolder
+	notes    []string
+	err      error
+}
+
+func (g *globals) checkAccount(ctx context.Context, a *config.Account) checkReport {
+	r := checkReport{account: a.Name, protocol: a.Protocol(), addr: a.Server().Addr()}
+	switch a.Protocol() {
+	case "imap":
+		r.err = g.checkIMAP(ctx, a, &r)
+	default:
+		r.err = g.checkPOP3(ctx, a, &r)
+	}
+	if r.err != nil {
+		r.err = fmt.Errorf("%s: %w", a.Name, r.err)
+	}
+	return r
+}
+
+func (g *globals) checkIMAP(ctx context.Context, a *config.Account, r *checkReport) error {
+	dial, err := g.imapDialer(a)
+	if err != nil {
+		return err
+	}
+	c, err := dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	caps := c.Caps()
+	for _, name := range []imap.Cap{imap.CapCondStore, imap.CapUIDPlus, imap.CapMove, imap.CapSpecialUse, imap.CapListStatus, imap.CapQuota, "APPENDLIMIT", "QRESYNC"} {
+		if caps.Has(name) {
+			r.caps = append(r.caps, string(name))
+		}
+	}
+	opts := &imap.ListOptions{ReturnSpecialUse: caps.Has(imap.CapSpecialUse)}
+	if caps.Has(imap.CapListStatus) {
+		opts.ReturnStatus = &imap.StatusOptions{NumMessages: true}
+	}
+	boxes, err := c.List("", "*", opts).Collect()
+	if err != nil && len(boxes) == 0 {
+		return fmt.Errorf("list folders: %w", err)
+	}
+	if err != nil {
+		r.notes = append(r.notes, fmt.Sprintf("folder list incomplete: %v", err))
+	}
+	for _, b := range boxes {
+		cf := checkFolder{name: b.Mailbox}
+		skip := false
+		for _, at := range b.Attrs {
+			if at == imap.MailboxAttrNoSelect || at == imap.MailboxAttrNonExistent {
+				skip = true
+			}
+			if strings.HasPrefix(string(at), `\`) && at != imap.MailboxAttrHasChildren && at != imap.MailboxAttrHasNoChildren &&
+				at != imap.MailboxAttrNoInferiors && at != imap.MailboxAttrMarked && at != imap.MailboxAttrUnmarked &&
+				at != imap.MailboxAttrSubscribed {
+				cf.specialUse = string(at)
+			}
+		}
+		if skip {
+			continue
+		}
+		if b.Status != nil && b.Status.NumMessages != nil {
+			cf.messages = *b.Status.NumMessages
+		} else if sd, err := c.Status(b.Mailbox, &imap.StatusOptions{NumMessages: true}).Wait(); err == nil && sd.NumMessages != nil {
+			cf.messages = *sd.NumMessages
+		}
+		if !a.Folders.Match(b.Mailbox, b.Delim) {
+			cf.specialUse = strings.TrimSpace(cf.specialUse + " (excluded by folders:)")
+		}
+		r.folders = append(r.folders, cf)
+	}
+	sort.Slice(r.folders, func(i, j int) bool { return r.folders[i].name < r.folders[j].name })
+	if !caps.Has(imap.CapCondStore) {
+		r.notes = append(r.notes, "no CONDSTORE: each backup sweeps all flags (slower re-runs)")
+	}
+	return nil
+}
+
+func (g *globals) printCheck(r checkReport) {
+	if g.json {
+		out := map[string]any{"account": r.account, "protocol": r.protocol, "server": r.addr, "ok": r.err == nil,
+			"capabilities": r.caps, "notes": r.notes}
+		var fl []map[string]any
+		for _, f := range r.folders {
+			fl = append(fl, map[string]any{"folder": f.name, "messages": f.messages, "special_use": f.specialUse})
+		}
+		out["folders"] = fl
+		if r.err != nil {
+			out["error"] = oneLine(r.err.Error())
+		}
+		writeJSON(g.stdout, out)
+		return
+	}
+	if r.err != nil {
+		fmt.Fprintf(g.stderr, "mailkeep: error: %s\n", oneLine(r.err.Error()))
+		return
+	}
+	var total uint32
+	fmt.Fprintf(g.stdout, "%s: %s %s: logged in; capabilities: %s\n", r.account, r.protocol, r.addr, strings.Join(r.caps, " "))
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	for _, f := range r.folders {
+		fmt.Fprintf(tw, "  %d\t%s\t%s\n", f.messages, f.name, f.specialUse)
+		total += f.messages
+	}
+	tw.Flush()
+	fmt.Fprintf(g.stdout, "  %d messages in %d folders\n", total, len(r.folders))
+	for _, n := range r.notes {
+		fmt.Fprintf(g.stdout, "  note: %s\n", n)
+	}
+}

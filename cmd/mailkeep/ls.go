@@ -1,0 +1,138 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailkeep/mailkeep/archive"
+)
+
+func newLsCmd(g *globals) *cobra.Command {
+	var archiveDir string
+	var gone bool
+	cmd := &cobra.Command{
+		Use:   "ls [ACCOUNT [FOLDER]]",
+		Short: "Show what the archive holds",
+		Long: `Without arguments: every account with its folders, message counts and sizes.
+With ACCOUNT: its folders (messages on the server at the last backup, gone
+since, raw size, stored compressed size). With ACCOUNT FOLDER: its messages
+(date, from, subject, size, flags; --gone adds those gone from the server).`,
+		Args: cobra.MaximumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := archiveDir
+			if dir == "" {
+				cfg, err := g.loadConfig()
+				if err != nil {
+					return err
+				}
+				dir = cfg.Archive
+			}
+			repo, err := openArchiveRO(cmd.Context(), dir)
+			if err != nil {
+				return err
+			}
+			defer repo.Close()
+			if len(args) == 2 {
+				return g.lsMessages(cmd, repo, args[0], args[1], gone)
+			}
+			acct := ""
+			if len(args) == 1 {
+				acct = args[0]
+				if _, err := repo.LookupAccount(cmd.Context(), acct); err != nil {
+					return &exitError{code: exitFailed, err: err}
+				}
+			}
+			return g.lsFolders(cmd, repo, acct)
+		},
+	}
+	cmd.Flags().StringVar(&archiveDir, "archive", "", "archive directory (default: archive: from the config)")
+	cmd.Flags().BoolVar(&gone, "gone", false, "also list messages that are gone from the server")
+	return cmd
+}
+
+func (g *globals) lsFolders(cmd *cobra.Command, repo *archive.Repo, acct string) error {
+	stats, err := repo.Stats(cmd.Context(), acct)
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	if g.json {
+		for _, s := range stats {
+			out := map[string]any{"account": s.AccountName, "folder": s.Name, "messages": s.Messages, "gone": s.Gone,
+				"bytes": s.Size, "stored_bytes": s.Stored, "special_use": s.SpecialUse, "uidvalidity": s.UIDValidity,
+				"last_uid": s.LastUID, "last_seen": timeOrNil(s.LastSeen), "gone_since": timeOrNil(s.GoneSince)}
+			writeJSON(g.stdout, out)
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "MESSAGES\tGONE\tSIZE\tSTORED\t\tACCOUNT/FOLDER\t")
+	var tm, tg, ts, tst int64
+	for _, s := range stats {
+		note := s.SpecialUse
+		if !s.GoneSince.IsZero() {
+			note = "gone since " + s.GoneSince.Local().Format("2006-01-02")
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t\t%s/%s %s\t\n", s.Messages, s.Gone, humanBytes(s.Size), humanBytes(s.Stored),
+			s.AccountName, s.Name, note)
+		tm, tg, ts, tst = tm+s.Messages, tg+s.Gone, ts+s.Size, tst+s.Stored
+	}
+	fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t\t%s\t\n", tm, tg, humanBytes(ts), humanBytes(tst), "total")
+	return tw.Flush()
+}
+
+func timeOrNil(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func (g *globals) lsMessages(cmd *cobra.Command, repo *archive.Repo, acct, folder string, gone bool) error {
+	if _, err := repo.LookupAccount(cmd.Context(), acct); err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	if !g.json {
+		fmt.Fprintln(tw, "UID\tDATE\tFROM\tSUBJECT\tSIZE\tFLAGS\tGONE")
+	}
+	n := 0
+	for e, err := range repo.Messages(cmd.Context(), archive.Query{Account: acct, Folder: folder, IncludeGone: gone}) {
+		if err != nil {
+			return &exitError{code: exitFailed, err: err}
+		}
+		n++
+		id := fmt.Sprint(e.UID)
+		if e.UIDL != "" {
+			id = e.UIDL
+		}
+		if g.json {
+			writeJSON(g.stdout, map[string]any{"account": acct, "folder": folder, "uidvalidity": e.UIDValidity, "uid": e.UID,
+				"uidl": e.UIDL, "sha256": e.Hash.String(), "date": e.InternalDate.Format(time.RFC3339), "from": e.Header.From,
+				"subject": e.Header.Subject, "message_id": e.Header.MessageID, "size": e.Size, "flags": e.Flags,
+				"gone_since": timeOrNil(e.GoneSince), "gone_reason": e.GoneReason})
+			continue
+		}
+		goneCol := ""
+		if !e.GoneSince.IsZero() {
+			goneCol = e.GoneSince.Local().Format("2006-01-02") + " (" + e.GoneReason + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, e.InternalDate.Format("2006-01-02 15:04"),
+			trunc(e.Header.From, 30), trunc(e.Header.Subject, 50), humanBytes(e.Size), strings.Join(e.Flags, " "), goneCol)
+	}
+	if n == 0 && !g.json {
+		return &exitError{code: exitFailed, err: fmt.Errorf("%s/%s: no messages in the archive (see 'mailkeep ls %s' for folder names)", acct, folder, acct)}
+	}
+	return tw.Flush()
+}
+
+func trunc(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
