@@ -133,4 +133,3 @@ type charsetError string
 func (e charsetError) Error() string { return string(e) }
 
 const errUnknownCharset = charsetError("unknown charset")
-

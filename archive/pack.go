@@ -238,17 +238,51 @@ func (r *Repo) hasBlobLocked(ctx context.Context, h Hash) (bool, error) {
 	return true, nil
 }
 
+// Prepared is a message hashed and, unless already stored, compressed:
+// the CPU work of storing, done outside the writer lock so that several
+// goroutines can prepare while one appends.
+type Prepared struct {
+	Hash   Hash
+	Size   int64
+	Exists bool // already in the archive when prepared
+	header HeaderInfo
+	frame  []byte
+}
+
+// Prepare hashes raw and compresses it if the archive does not hold it.
+func (r *Repo) Prepare(ctx context.Context, raw []byte) (*Prepared, error) {
+	p := &Prepared{Hash: HashBytes(raw), Size: int64(len(raw))}
+	ok, err := r.HasBlob(ctx, p.Hash)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		p.Exists = true
+		return p, nil
+	}
+	p.header = ParseHeader(raw)
+	p.frame = r.enc.EncodeAll(raw, make([]byte, 0, len(raw)/2+64))
+	return p, nil
+}
+
+// Put stores a prepared message; added is false when it was already stored.
+func (r *Repo) Put(ctx context.Context, p *Prepared) (bool, error) {
+	if p.Exists {
+		return false, nil
+	}
+	return r.putFrame(ctx, p.Hash, p.Size, p.header, p.frame, nil)
+}
+
 // PutMessage stores raw unless a message with the same bytes is already
 // stored. It returns the message's hash and whether it was new. The write
 // becomes durable at the next Commit.
 func (r *Repo) PutMessage(ctx context.Context, raw []byte) (Hash, bool, error) {
-	h := HashBytes(raw)
-	if ok, err := r.HasBlob(ctx, h); err != nil || ok {
-		return h, false, err
+	p, err := r.Prepare(ctx, raw)
+	if err != nil {
+		return Hash{}, false, err
 	}
-	frame := r.enc.EncodeAll(raw, make([]byte, 0, len(raw)/2+64))
-	added, err := r.putFrame(ctx, h, int64(len(raw)), ParseHeader(raw), frame, nil)
-	return h, added, err
+	added, err := r.Put(ctx, p)
+	return p.Hash, added, err
 }
 
 // PutMessageReader stores a message read from src, streaming it (for large

@@ -56,6 +56,7 @@ type Repo struct {
 	pending  map[Hash]Blob // blobs added in the open transaction
 	dirty    bool
 	closed   bool
+	failed   error // a write failed; the transaction was rolled back for everyone
 }
 
 // Open opens (or with Options.Create, creates) the repository in dir.
@@ -182,6 +183,9 @@ func (r *Repo) begin(ctx context.Context) error {
 	if r.closed {
 		return errors.New("archive is closed")
 	}
+	if r.failed != nil {
+		return fmt.Errorf("archive writes stopped after an earlier failure: %w", r.failed)
+	}
 	if r.tx != nil {
 		return nil
 	}
@@ -221,7 +225,9 @@ func (r *Repo) commitLocked(ctx context.Context) error {
 	if err != nil {
 		// The pack may hold bytes no index row names; they are cut off
 		// when the next writer opens the repository.
-		return fmt.Errorf("index: commit: %w", err)
+		err = fmt.Errorf("index: commit: %w", err)
+		r.abortLocked(err)
+		return err
 	}
 	if r.pack != nil {
 		r.pack.committed = r.pack.size
@@ -233,6 +239,12 @@ func (r *Repo) commitLocked(ctx context.Context) error {
 // its last committed size, so that a failed write (a full disk) leaves
 // the archive exactly as it was at the last commit.
 func (r *Repo) abortLocked(cause error) error {
+	if cause != nil && r.failed == nil {
+		// Other goroutines may have had rows in the rolled-back transaction;
+		// their in-memory state no longer matches the index, so no more
+		// writes are accepted from this Repo.
+		r.failed = cause
+	}
 	if r.tx != nil {
 		r.tx.Rollback()
 		r.tx = nil

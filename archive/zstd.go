@@ -26,6 +26,6 @@ func newStreamDecoder(r io.Reader) (io.ReadCloser, error) {
 }
 
 func (s streamDecoder) Read(p []byte) (int, error) { return s.d.Read(p) }
-func (s streamDecoder) Close() error             { s.d.Close(); return nil }
+func (s streamDecoder) Close() error               { s.d.Close(); return nil }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

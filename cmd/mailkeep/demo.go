@@ -205,4 +205,3 @@ func joinArgs(a []string) string {
 	}
 	return b.String()
 }
-

@@ -1,17 +1,17 @@
 package deps
-import (
- _ "github.com/emersion/go-imap/v2"
- _ "github.com/emersion/go-imap/v2/imapclient"
- _ "github.com/emersion/go-imap/v2/imapserver"
- _ "github.com/emersion/go-imap/v2/imapserver/imapmemserver"
- _ "github.com/emersion/go-sasl"
- _ "gopkg.in/yaml.v3"
- _ "github.com/schollz/progressbar/v3"
- _ "github.com/klauspost/compress/zstd"
- _ "modernc.org/sqlite"
- _ "github.com/spf13/cobra"
- _ "github.com/robfig/cron/v3"
- _ "github.com/rogpeppe/go-internal/testscript"
- _ "golang.org/x/term"
-)
 
+import (
+	_ "github.com/emersion/go-imap/v2"
+	_ "github.com/emersion/go-imap/v2/imapclient"
+	_ "github.com/emersion/go-imap/v2/imapserver"
+	_ "github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	_ "github.com/emersion/go-sasl"
+	_ "github.com/klauspost/compress/zstd"
+	_ "github.com/robfig/cron/v3"
+	_ "github.com/rogpeppe/go-internal/testscript"
+	_ "github.com/schollz/progressbar/v3"
+	_ "github.com/spf13/cobra"
+	_ "golang.org/x/term"
+	_ "gopkg.in/yaml.v3"
+	_ "modernc.org/sqlite"
+)

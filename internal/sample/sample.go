@@ -66,7 +66,7 @@ func Generate(n int, seed uint64) []Message {
 		if i%3 == 0 {
 			folder = "INBOX"
 		}
-		date := base.Add(time.Duration(rng.Int64N(int64(10*365*24*time.Hour)))).In(zones[rng.IntN(len(zones))]).Truncate(time.Second)
+		date := base.Add(time.Duration(rng.Int64N(int64(10 * 365 * 24 * time.Hour)))).In(zones[rng.IntN(len(zones))]).Truncate(time.Second)
 		var b bytes.Buffer
 		fmt.Fprintf(&b, "Return-Path: <sender%d@example.com>\r\n", i%17)
 		fmt.Fprintf(&b, "Date: %s\r\n", date.Format(time.RFC1123Z))
