@@ -14,6 +14,8 @@ import (
 	"github.com/mailkeep/mailkeep/internal/progress"
 )
 
+func init() { subcommands = append(subcommands, newBackupCmd) }
+
 func newBackupCmd(g *globals) *cobra.Command {
 	var dryRun bool
 	cmd := &cobra.Command{

@@ -14,6 +14,8 @@ import (
 	"github.com/mailkeep/mailkeep/internal/config"
 )
 
+func init() { subcommands = append(subcommands, newCheckCmd) }
+
 func newCheckCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "check [ACCOUNT...]",

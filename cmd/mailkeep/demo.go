@@ -16,6 +16,8 @@ import (
 	"github.com/mailkeep/mailkeep/internal/sample"
 )
 
+func init() { subcommands = append(subcommands, newDemoCmd) }
+
 func newDemoCmd(g *globals) *cobra.Command {
 	var dir string
 	var keep bool

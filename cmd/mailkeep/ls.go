@@ -11,6 +11,8 @@ import (
 	"github.com/mailkeep/mailkeep/archive"
 )
 
+func init() { subcommands = append(subcommands, newLsCmd) }
+
 func newLsCmd(g *globals) *cobra.Command {
 	var archiveDir string
 	var gone bool

@@ -55,6 +55,10 @@ func usageErr(format string, args ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
 }
 
+// subcommands is filled by each command's file in an init function, so a
+// new command is one new file.
+var subcommands []func(*globals) *cobra.Command
+
 type globals struct {
 	configPath string
 	json       bool
@@ -128,7 +132,9 @@ against built-in servers.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err, hint: "run 'mailkeep " + c.Name() + " --help' for usage"}
 	})
-	root.AddCommand(newBackupCmd(g), newLsCmd(g), newVerifyCmd(g), newCheckCmd(g), newDemoCmd(g))
+	for _, mk := range subcommands {
+		root.AddCommand(mk(g))
+	}
 	return root
 }
 

@@ -7,6 +7,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
+func init() { subcommands = append(subcommands, newVerifyCmd) }
+
 func newVerifyCmd(g *globals) *cobra.Command {
 	var archiveDir string
 	cmd := &cobra.Command{

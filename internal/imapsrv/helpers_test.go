@@ -241,3 +241,5 @@ func (rc *rawClient) mustOK(command string) []string {
 	}
 	return lines
 }
+
+var zeroTime time.Time

@@ -156,7 +156,6 @@ func TestTop(t *testing.T) {
 	}
 }
 
-
 func TestRetr50MBFlatMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("50 MB message; skipped with -short")
