@@ -35,7 +35,7 @@ archive). Accounts run concurrently (concurrency: in the config).`,
 			if err != nil {
 				return err
 			}
-			return g.runBackup(cmd.Context(), cfg, accts, dryRun, "")
+			return g.runBackup(cmd.Context(), cfg, accts, dryRun, g.job)
 		},
 	}
 	cmd.Flags().BoolVarP(&dryRun, "dry-run", "n", false, "show what would be fetched; write nothing")

@@ -65,6 +65,7 @@ type globals struct {
 	quiet      bool
 	verbose    int
 	logFormat  string
+	job        string // set by 'run' when it runs a command for a job
 	stdout     io.Writer
 	stderr     io.Writer
 	log        *slog.Logger
@@ -129,6 +130,8 @@ against built-in servers.`,
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "print only errors and the summary")
 	pf.CountVarP(&g.verbose, "verbose", "v", "more detail (-vv: protocol traces, credentials redacted)")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	pf.StringVar(&g.job, "job", "", "name of the job this command runs for (recorded in the archive's run history)")
+	pf.MarkHidden("job")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err, hint: "run 'mailkeep " + c.Name() + " --help' for usage"}
 	})
