@@ -5,6 +5,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -17,6 +18,11 @@ type session struct {
 	wire *wireConn
 	user *user
 	sel  *selected
+
+	// idleMu is held while Idle runs: the imapserver can end a session
+	// without waiting for its IDLE goroutine.
+	idleMu sync.Mutex
+	closed bool
 }
 
 // selected is the session's view of its selected mailbox: the messages in
@@ -63,7 +69,9 @@ func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapser
 }
 
 func (s *session) Close() error {
-	s.sel = nil
+	s.idleMu.Lock()
+	s.closed = true
+	s.idleMu.Unlock()
 	if s.wire != nil {
 		s.wire.sessionDone()
 	}
@@ -416,6 +424,11 @@ func (s *session) Append(name string, r imap.LiteralReader, opts *imap.AppendOpt
 }
 
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	s.idleMu.Lock()
+	defer s.idleMu.Unlock()
+	if s.closed {
+		return nil
+	}
 	for {
 		changed := s.srv.changes()
 		if err := s.Poll(w, true); err != nil {
