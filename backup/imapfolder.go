@@ -253,11 +253,11 @@ func (b *imapBackup) readMessage(fx *folderRun, msg *imapclient.FetchMessageData
 				}
 				it.raw = raw
 			} else {
-				h, n, _, err := b.repo.PutMessageReader(b.ctx, d.Literal, size)
+				h, n, added, err := b.repo.PutMessageReader(b.ctx, d.Literal, size)
 				if err != nil {
 					return nil, fmt.Errorf("store large message (%d bytes): %w", size, err)
 				}
-				it.hash, it.size, streamed = h, n, true
+				it.hash, it.size, it.added, streamed = h, n, added, true
 			}
 			gotBody = true
 		}

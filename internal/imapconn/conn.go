@@ -87,7 +87,13 @@ func Dial(ctx context.Context, o *Options) (*Conn, error) {
 	case "starttls":
 		c, err = imapclient.NewStartTLS(conn, opts)
 		if err != nil {
-			return fail("starttls with "+o.Addr, fmt.Errorf("%w (the server must offer STARTTLS; set security: tls or, on a trusted network only, none)", err))
+			var ie *imap.Error
+			if errors.As(err, &ie) || strings.Contains(err.Error(), "PREAUTH") {
+				// The server refused STARTTLS: going on in plain text is
+				// exactly what security: starttls forbids.
+				err = &Error{Op: "starttls", Err: fmt.Errorf("%w (the server must offer STARTTLS; set security: tls or, on a trusted network only, none)", err), Permanent: true}
+			}
+			return fail("starttls with "+o.Addr, err)
 		}
 	case "none":
 		c = imapclient.New(conn, opts)
