@@ -18,5 +18,6 @@
 //	c.DeleMany(ctx, archivedNums)            // only marks them
 //	c.Quit(ctx)                              // nil: deletions committed
 //
-// A Client is not safe for concurrent use; use one per connection.
+// A Client is not safe for concurrent use; use one per connection. To
+// abort a call from elsewhere, cancel its context.
 package pop3

@@ -128,6 +128,33 @@ func TestRetrManyByteExact(t *testing.T) {
 	}
 }
 
+type failWriter struct{ after int }
+
+func (w *failWriter) Write(p []byte) (int, error) {
+	if len(p) > w.after {
+		n := w.after
+		w.after = 0
+		return n, errors.New("disk full")
+	}
+	w.after -= len(p)
+	return len(p), nil
+}
+
+func TestRetrWriterFails(t *testing.T) {
+	msg := bytes.Repeat([]byte("line of text\r\n.dot\r\n"), 20000)
+	srv := startServer(t, nil, msg, []byte("second\r\n"))
+	c := login(t, srv, nil)
+	_, err := c.Retr(context.Background(), 1, &failWriter{after: 1000})
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("Retr() into a failing writer = %v, want the write error", err)
+	}
+	// The rest of the message was drained: the next reply is in step.
+	var buf bytes.Buffer
+	if _, err := c.Retr(context.Background(), 2, &buf); err != nil || buf.String() != "second\r\n" {
+		t.Errorf("Retr(2) after a failed write = %q, %v, want \"second\\r\\n\"", buf.String(), err)
+	}
+}
+
 func TestTop(t *testing.T) {
 	msg := []byte("A: 1\r\nB: 2\r\n\r\n.l1\r\nl2\r\nl3\r\n")
 	srv := startServer(t, nil, msg, []byte("no header end\n"))

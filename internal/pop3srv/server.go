@@ -63,7 +63,8 @@ type Fault struct {
 	// Drop closes the connection; Stall stops responding (reading and
 	// discarding input until the client or Close ends the connection).
 	// With AfterBytes > 0, the normal response is sent up to that many
-	// bytes (status line included) first.
+	// bytes (status line included) first, then the connection is
+	// dropped (or stalls, with Stall).
 	Drop       bool
 	Stall      bool
 	AfterBytes int64
