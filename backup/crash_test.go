@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mailkeep/mailkeep/archive"
+	"github.com/mailkeep/mailkeep/internal/dovecot"
 	"github.com/mailkeep/mailkeep/internal/sample"
 )
 
@@ -20,7 +21,9 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv("MAILKEEP_CRASH_CHILD"); addr != "" {
 		os.Exit(crashChild(addr, os.Getenv("MAILKEEP_CRASH_DIR")))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	dovecot.StopShared()
+	os.Exit(code)
 }
 
 func crashChild(addr, dir string) int {
