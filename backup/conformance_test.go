@@ -285,4 +285,3 @@ func TestConformancePeekKeepsUnseen(t *testing.T) {
 		}
 	})
 }
-

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/internal/imapconn"
 	"github.com/mailkeep/mailkeep/internal/imapsrv"
@@ -299,4 +298,3 @@ func TestIMAPCancel(t *testing.T) {
 	}
 	compare(t, repo, srv)
 }
-
