@@ -1,9 +1,15 @@
 package imapsrv
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
+	"io"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -142,4 +148,61 @@ func TestTLS(t *testing.T) {
 			t.Errorf("Capability() = %v, %v; want STARTTLS", caps, err)
 		}
 	})
+}
+
+// TestStartTLSDropsPipelined checks that commands sent with STARTTLS,
+// before the handshake, are not run (the STARTTLS injection attack).
+func TestStartTLSDropsPipelined(t *testing.T) {
+	srv := startServer(t, &Options{StartTLS: true})
+	rc := dialRaw(t, srv, false)
+	io.WriteString(rc.conn, "a LOGIN "+testUser+" "+testPass+"\r\nb STARTTLS\r\nc CREATE Injected\r\n")
+	rc.until("a")
+	if got := rc.until("b"); !strings.HasPrefix(got[len(got)-1], "b OK") {
+		t.Fatalf("STARTTLS = %q, want OK", got)
+	}
+	tc := tls.Client(rc.conn, &tls.Config{RootCAs: srv.CertPool(), ServerName: "127.0.0.1"})
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("Handshake() = %v", err)
+	}
+	tr := bufio.NewReader(tc)
+	io.WriteString(tc, "d NOOP\r\n")
+	tc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := tr.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "d OK") {
+		t.Errorf("NOOP after STARTTLS = %q, %v; want d OK", line, err)
+	}
+	for _, mb := range srv.Mailboxes(testUser) {
+		if mb.Name == "Injected" {
+			t.Errorf("a command pipelined after STARTTLS ran")
+		}
+	}
+}
+
+func TestTrace(t *testing.T) {
+	var buf syncBuffer
+	srv := startServer(t, &Options{Trace: &buf, StartTLS: true})
+	dial(t, srv, nil).Logout().Wait()
+	got := buf.String()
+	for _, want := range []string{`LOGIN "alice" "s3cret"`, "CONDSTORE STARTTLS", "T2 LOGOUT"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("trace = %q, want %q in it", got, want)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -40,8 +40,9 @@ type Options struct {
 	// Logger receives the server's errors at debug level; nil discards
 	// them.
 	Logger *slog.Logger
-	// Trace, if not nil, receives every byte read and written, credentials
-	// and messages included.
+	// Trace, if not nil, receives every byte read from and written to
+	// clients as they are on the wire (inside TLS), credentials and
+	// messages included.
 	Trace io.Writer
 }
 
@@ -54,6 +55,8 @@ type Server struct {
 	certPEM []byte
 	pool    *x509.CertPool
 	logger  *slog.Logger
+	capSet  imap.CapSet
+	trace   io.Writer // Options.Trace, safe for both directions
 
 	mu      sync.RWMutex
 	users   map[string]*user
@@ -92,12 +95,15 @@ func New(opts *Options) *Server {
 		s.pool = x509.NewCertPool()
 		s.pool.AppendCertsFromPEM(certPEM)
 	}
+	s.capSet = s.caps()
+	if s.opts.Trace != nil {
+		s.trace = &lockedWriter{w: s.opts.Trace}
+	}
 	s.imap = imapserver.New(&imapserver.Options{
 		NewSession:   s.newSession,
-		Caps:         s.caps(),
+		Caps:         s.capSet,
 		Logger:       logAdapter{s.logger},
 		InsecureAuth: true, // TLS, if any, is below the wire layer
-		DebugWriter:  s.opts.Trace,
 	})
 	return s
 }
@@ -132,7 +138,7 @@ func (s *Server) has(c imap.Cap) bool {
 	if c == imap.CapCondStore {
 		return !s.opts.DisableCondStore
 	}
-	_, ok := s.caps()[c]
+	_, ok := s.capSet[c]
 	return ok
 }
 
@@ -273,4 +279,15 @@ type logAdapter struct{ l *slog.Logger }
 
 func (a logAdapter) Printf(format string, args ...any) {
 	a.l.Debug("imapsrv: " + fmt.Sprintf(format, args...))
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -95,6 +95,7 @@ func (c *wireConn) Read(p []byte) (int, error) {
 			}
 			n, err := c.conn().Read(p[:n])
 			c.inLit -= int64(n)
+			c.traced(p[:n])
 			return n, err
 		}
 		if len(c.rbuf) == 0 {
@@ -102,6 +103,7 @@ func (c *wireConn) Read(p []byte) (int, error) {
 			if n == 0 && err != nil {
 				return 0, err
 			}
+			c.traced(c.readBuffer[:n])
 			c.rbuf = c.readBuffer[:n]
 		}
 		c.processInput()
@@ -229,9 +231,11 @@ func (c *wireConn) upgrade() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	raw := c.conn()
-	if _, err := io.WriteString(raw, tag+" OK Begin TLS negotiation now\r\n"); err != nil {
+	ok := tag + " OK Begin TLS negotiation now\r\n"
+	if _, err := io.WriteString(raw, ok); err != nil {
 		return err
 	}
+	c.traced([]byte(ok))
 	tc := tls.Server(raw, c.srv.serverTLSConfig())
 	tc.SetDeadline(time.Now().Add(30 * time.Second))
 	if err := tc.Handshake(); err != nil {
@@ -258,6 +262,7 @@ func (c *wireConn) Write(p []byte) (int, error) {
 			if _, err := t.Write(p[:n]); err != nil {
 				return total - len(p), err
 			}
+			c.traced(p[:n])
 			c.wLit -= n
 			p = p[n:]
 			continue
@@ -274,6 +279,7 @@ func (c *wireConn) Write(p []byte) (int, error) {
 			c.wline = c.wline[:0]
 			return total - len(p), err
 		}
+		c.traced(seg)
 		c.wline = c.wline[:0]
 	}
 	return total, nil
@@ -332,6 +338,12 @@ func (c *wireConn) rewriteCaps(seg []byte) []byte {
 	out := append([]byte{}, seg[:i]...)
 	out = append(out, extra...)
 	return append(out, seg[i:]...)
+}
+
+func (c *wireConn) traced(p []byte) {
+	if c.srv.trace != nil && len(p) > 0 {
+		c.srv.trace.Write(p)
+	}
 }
 
 func (c *wireConn) Close() error {
