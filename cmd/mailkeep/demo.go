@@ -53,6 +53,9 @@ func (g *globals) demo(ctx context.Context, dir string, keep bool, count int) er
 			defer os.RemoveAll(dir)
 		}
 	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
 	say := func(format string, args ...any) { fmt.Fprintf(g.stdout, "\n== "+format+"\n", args...) }
 
 	srv := imapsrv.New(nil)
