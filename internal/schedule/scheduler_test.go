@@ -194,7 +194,7 @@ func TestSchedulerClockJump(t *testing.T) {
 	h.s.Set([]Job{{Name: "h", Schedule: sched(t, "0 * * * *", ""), Run: func(context.Context) {}}})
 	h.start()
 	h.next(Planned)
-	h.clock.NextTimer() // the scheduler has armed its timer
+	h.clock.NextTimer()                                  // the scheduler has armed its timer
 	h.clock.Set(start.Add(5*time.Hour + 30*time.Minute)) // suspended from 00:00 to 05:30
 	st := h.next(Started)
 	if !st.Due.Equal(start.Add(time.Hour)) {
