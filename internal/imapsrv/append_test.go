@@ -229,24 +229,41 @@ func TestWithoutExtensions(t *testing.T) {
 	}
 }
 
-// TestAppendTooBigWire checks that the bytes of a refused non-synchronizing
-// literal are swallowed, not run as commands (imapserver alone would).
-func TestAppendTooBigWire(t *testing.T) {
-	srv := startServer(t, &Options{AppendLimit: 10})
-	rc := dialRaw(t, srv, true)
-	body := "T9 CREATE Injected\r\n"
-	if _, err := io.WriteString(rc.conn, fmt.Sprintf("T1 APPEND INBOX {%d+}\r\n%s\r\n", len(body), body)); err != nil {
-		t.Fatal(err)
+// TestRefusedLiteralsWire checks that literals the server refuses before
+// reading them are not run as commands, and that the connection stays in
+// step (imapserver alone would run the bytes of a non-synchronizing one).
+func TestRefusedLiteralsWire(t *testing.T) {
+	inject := strings.Repeat("T9 CREATE Injected\r\n", 300) // 6000 bytes
+	tests := []struct {
+		name  string
+		send  string
+		reply string // in the tagged answer
+	}{
+		{"APPEND over the limit, non-synchronizing", "T1 APPEND INBOX {20+}\r\n" + inject[:20] + "\r\n", "NO [TOOBIG]"},
+		{"APPEND over the limit, synchronizing", "T1 APPEND INBOX {6000}\r\n", "NO [TOOBIG]"},
+		{"non-synchronizing literal over 4096", fmt.Sprintf("T1 CREATE {%d+}\r\n%s\r\n", len(inject), inject), "T1 BAD"},
 	}
-	lines := rc.until("T1")
-	if last := lines[len(lines)-1]; !strings.Contains(last, "NO [TOOBIG]") {
-		t.Errorf("APPEND over the limit = %q, want NO [TOOBIG]", last)
-	}
-	rc.n = 1
-	rc.mustOK("NOOP")
-	for _, mb := range srv.Mailboxes(testUser) {
-		if mb.Name == "Injected" {
-			t.Errorf("the literal of a refused APPEND ran as a command")
-		}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startServer(t, &Options{AppendLimit: 10})
+			rc := dialRaw(t, srv, true)
+			if _, err := io.WriteString(rc.conn, tc.send); err != nil {
+				t.Fatal(err)
+			}
+			lines := rc.until("T1")
+			if last := lines[len(lines)-1]; !strings.Contains(last, tc.reply) {
+				t.Errorf("answer = %q, want %q", last, tc.reply)
+			}
+			rc.n = 1
+			lines = rc.mustOK("SELECT INBOX (CONDSTORE)")
+			if !strings.Contains(strings.Join(lines, ""), "HIGHESTMODSEQ") {
+				t.Errorf("SELECT (CONDSTORE) after the refusal = %q, want HIGHESTMODSEQ", lines)
+			}
+			for _, mb := range srv.Mailboxes(testUser) {
+				if mb.Name == "Injected" {
+					t.Errorf("the literal of a refused command ran as a command")
+				}
+			}
+		})
 	}
 }

@@ -160,8 +160,20 @@ func rewriteStatusItems(seg []byte, name string) []byte {
 
 // rewriteModSeq turns the session's stand-in item back into MODSEQ.
 func rewriteModSeq(seg []byte) []byte {
-	i := bytes.Index(seg, []byte(modSeqItem))
+	// The session writes it first or right after UID: "* n FETCH (UID u ".
+	i := bytes.Index(seg, []byte(" FETCH ("))
 	if i < 0 {
+		return seg
+	}
+	i += len(" FETCH (")
+	if rest := seg[i:]; bytes.HasPrefix(rest, []byte("UID ")) {
+		j := 4
+		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+			j++
+		}
+		i += j + 1
+	}
+	if !bytes.HasPrefix(seg[min(i, len(seg)):], []byte(modSeqItem)) {
 		return seg
 	}
 	j := i + len(modSeqItem)

@@ -40,7 +40,8 @@ type wireConn struct {
 	out        []byte // processed bytes for the imapserver
 	line       []byte // command line being assembled
 	inLit      int64  // literal bytes still to pass through
-	dropLit    int64  // literal bytes still to swallow (refused APPEND)
+	syncLit    int64  // size of a synchronizing literal announced, or -1
+	dropLit    int64  // literal bytes still to swallow (refused literal)
 	dropLine   bool   // swallow up to the next LF
 	longLine   bool   // passing an over-long line through unparsed
 	inCmd      string // command name while a command spans literals
@@ -53,6 +54,7 @@ type wireConn struct {
 	wLit     int64
 	wCont    bool // the next segment continues a response after a literal
 	enablePn atomic.Bool
+	contSent atomic.Bool // a "+" went out since the last literal announced
 
 	condStore atomic.Bool   // the client enabled CONDSTORE
 	selModSeq atomic.Uint64 // HIGHESTMODSEQ of the last SELECT/EXAMINE
@@ -61,7 +63,7 @@ type wireConn struct {
 const maxLine = 64 * 1024
 
 func newWireConn(s *Server, transport net.Conn, isTLS bool) *wireConn {
-	return &wireConn{srv: s, transport: transport, isTLS: isTLS}
+	return &wireConn{srv: s, transport: transport, isTLS: isTLS, syncLit: -1}
 }
 
 func (c *wireConn) conn() net.Conn {
@@ -128,6 +130,16 @@ func (c *wireConn) processInput() {
 			c.rbuf = c.rbuf[n:]
 			c.dropLit -= n
 			continue
+		case c.syncLit >= 0:
+			// The client sends a synchronizing literal only after a "+";
+			// without one the server refused and this is a new command.
+			lit := c.syncLit
+			c.syncLit = -1
+			if c.contSent.Swap(false) {
+				c.inLit = lit
+				continue
+			}
+			c.inCmd = ""
 		}
 		i := bytes.IndexByte(c.rbuf, '\n')
 		if c.longLine || c.dropLine {
@@ -185,15 +197,6 @@ func (c *wireConn) command(seg []byte) {
 		c.startTLS = tag
 		c.rbuf = c.rbuf[:0]
 		return
-	case name == "APPEND" && hasLit && nonSync && c.srv.opts.AppendLimit > 0 && lit > int64(c.srv.opts.AppendLimit):
-		// The imapserver refuses an APPEND over the limit before reading
-		// the literal; a non-synchronizing one would then be read as
-		// commands. Ask for a synchronizing literal, which it refuses
-		// with NO [TOOBIG] before any "+", and swallow the data.
-		seg = bytes.Replace(seg, []byte("+}"), []byte("}"), 1)
-		c.dropLit = lit
-		c.dropLine = true
-		c.inCmd = ""
 	case !c.condStoreOn():
 	case first && !hasLit && (name == "SELECT" || name == "EXAMINE"):
 		if s, ok := cutSuffixFold(seg, " (CONDSTORE)"); ok {
@@ -215,13 +218,33 @@ func (c *wireConn) command(seg []byte) {
 			}
 		}
 	}
-	c.out = append(c.out, seg...)
 	if hasLit {
-		c.inLit = lit
-		if c.dropLit > 0 {
-			c.inLit = 0
+		switch {
+		case nonSync && c.refused(name, lit):
+			// The imapserver refuses this literal before reading it and
+			// would run its bytes as commands: swallow them here. After
+			// a refused APPEND it reads a new command at once, so the
+			// rest of the line goes too; elsewhere it discards the rest
+			// of the line itself.
+			c.dropLit = lit
+			c.dropLine = name == "APPEND"
+			c.inCmd = ""
+		case nonSync:
+			c.inLit = lit
+		default:
+			c.syncLit = lit
+			c.contSent.Store(false)
 		}
 	}
+	c.out = append(c.out, seg...)
+}
+
+// refused reports whether the imapserver answers a non-synchronizing
+// literal with NO or BAD without reading it: over 4096 bytes without
+// LITERAL+, or an APPEND over the limit ([TOOBIG]).
+func (c *wireConn) refused(name string, size int64) bool {
+	limit := int64(c.srv.opts.AppendLimit)
+	return size > 4096 || (name == "APPEND" && limit > 0 && size > limit)
 }
 
 // upgrade answers STARTTLS and runs the TLS handshake on the socket.
@@ -294,6 +317,10 @@ func (c *wireConn) response(seg []byte) []byte {
 		c.wLit = lit
 	}
 	if !first {
+		return seg
+	}
+	if bytes.HasPrefix(seg, []byte("+")) {
+		c.contSent.Store(true)
 		return seg
 	}
 	switch {
