@@ -201,23 +201,33 @@ func TestUIDFetchStar(t *testing.T) {
 	}
 }
 
-func equalUIDs(a, b []imap.UID) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestSplitHeader(t *testing.T) {
 	for _, tc := range awkward() {
 		h, b := splitHeader(tc.raw)
 		if !bytes.Equal(append(append([]byte{}, h...), b...), tc.raw) {
 			t.Errorf("splitHeader(%s): header+body != raw", tc.name)
 		}
+	}
+}
+
+func TestFetchBinaryAndEnvelope(t *testing.T) {
+	raw := []byte("Message-ID: <abc@example.org>\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\nFrom: Ann <ann@example.org>\r\n\r\n\x00\xff body\n")
+	srv := startServer(t, nil)
+	uid := srv.AddMessage(testUser, "INBOX", raw, nil, time.Time{})
+	c := dial(t, srv, nil)
+	mustSelect(t, c, "INBOX")
+	got := fetch(t, c, imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{
+		BinarySection: []*imap.FetchItemBinarySection{{Peek: true}},
+	})
+	if len(got) != 1 || !bytes.Equal(got[0].bodies["BINARY[]"], raw) {
+		t.Errorf("FETCH BINARY.PEEK[] = %v, want the stored bytes", got)
+	}
+	msgs, err := c.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{Envelope: true}).Collect()
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("FETCH ENVELOPE = %v, %v", msgs, err)
+	}
+	env := msgs[0].Envelope
+	if env.MessageID != "abc@example.org" || env.Subject != "caf\u00e9" || len(env.From) != 1 || env.From[0].Addr() != "ann@example.org" {
+		t.Errorf("ENVELOPE = %+v, want Message-ID abc@example.org, Subject café, From ann@example.org", env)
 	}
 }

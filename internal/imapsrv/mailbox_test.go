@@ -215,6 +215,13 @@ func TestCopyMoveExpunge(t *testing.T) {
 	if data := mustSelect(t, c, "INBOX"); data.NumMessages != 2 {
 		t.Errorf("Select(INBOX).NumMessages = %d, want 2", data.NumMessages)
 	}
+	// A bare EXPUNGE takes every \Deleted message.
+	if err := c.Expunge().Close(); err != nil {
+		t.Fatalf("Expunge() = %v", err)
+	}
+	if msgs := srv.Messages(testUser, "INBOX"); len(msgs) != 1 || msgs[0].UID != 4 {
+		t.Errorf("INBOX after EXPUNGE = %v, want only UID 4", msgs)
+	}
 }
 
 func TestSearch(t *testing.T) {
