@@ -1,0 +1,164 @@
+package mailfmt
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// EMLWriter writes one .eml file per message, a directory per folder
+// (DIR/INBOX, DIR/Archive/2019), named by INTERNALDATE in UTC and an ID
+// so that sorting by name sorts by date:
+// 2019-03-04T050607Z-1234.eml. The mtime is the INTERNALDATE too. Flags
+// have no place in an .eml file and are not written.
+type EMLWriter struct {
+	dir   string
+	names map[string]bool // names given out, per directory
+}
+
+// NewEMLWriter returns a writer of .eml files under dir.
+func NewEMLWriter(dir string) *EMLWriter {
+	return &EMLWriter{dir: dir, names: map[string]bool{}}
+}
+
+// EMLDir is the directory of a folder relative to the export directory.
+func EMLDir(folder Folder) string {
+	levels := folder.Levels()
+	if folder.IsInbox() {
+		levels = []string{"INBOX"}
+	}
+	parts := make([]string, len(levels))
+	for i, l := range levels {
+		parts[i] = escapeLevel(l)
+	}
+	return filepath.Join(parts...)
+}
+
+// EMLName is the file name of a message: date, then ID.
+func EMLName(date time.Time, id string) string {
+	if id == "" {
+		id = "m"
+	}
+	return date.UTC().Format("2006-01-02T150405Z") + "-" + id + ".eml"
+}
+
+// Add writes one message under a temporary name and renames it.
+func (w *EMLWriter) Add(folder Folder, m *Message) (string, error) {
+	dir := filepath.Join(w.dir, EMLDir(folder))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("eml directory for %s: %w", folder.Name, err)
+	}
+	date := m.Date
+	if date.IsZero() {
+		date = time.Unix(0, 0)
+	}
+	name := EMLName(date, m.ID)
+	final := filepath.Join(dir, name)
+	for i := 2; w.names[final] || exists(final); i++ {
+		final = filepath.Join(dir, strings.TrimSuffix(name, ".eml")+fmt.Sprintf("-%d.eml", i))
+	}
+	w.names[final] = true
+	tmp := filepath.Join(dir, "."+filepath.Base(final)+".tmp")
+	if _, err := writeFile(tmp, m.Body, m.Size, date, false); err != nil {
+		delete(w.names, final)
+		return "", fmt.Errorf("%s: %w", final, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		delete(w.names, final)
+		return "", fmt.Errorf("%s: %w", final, err)
+	}
+	return final, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// Close: every file is complete when Add returns.
+func (w *EMLWriter) Close() error { return nil }
+
+// Abort: nothing is unfinished after Add returns.
+func (w *EMLWriter) Abort() {}
+
+// EMLReader reads the .eml files of one directory (not its
+// subdirectories: each is a folder of its own), sorted by name. The date
+// is the file's mtime; keys are KeyPrefix + "/" + the file name.
+type EMLReader struct {
+	dir     string
+	prefix  string
+	names   []string
+	i       int
+	open    *os.File
+	problem error
+}
+
+// OpenEMLDir lists the .eml files of dir.
+func OpenEMLDir(dir, keyPrefix string) (*EMLReader, error) {
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		// A single .eml file.
+		return &EMLReader{dir: filepath.Dir(dir), prefix: keyPrefix, names: []string{filepath.Base(dir)}}, nil
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, &Problem{Path: dir, Err: err}
+	}
+	r := &EMLReader{dir: dir, prefix: keyPrefix}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") || !strings.EqualFold(filepath.Ext(e.Name()), ".eml") || e.IsDir() {
+			continue
+		}
+		r.names = append(r.names, e.Name())
+	}
+	slices.Sort(r.names)
+	return r, nil
+}
+
+// Count is the number of .eml files listed.
+func (r *EMLReader) Count() int { return len(r.names) }
+
+// Next opens the next file.
+func (r *EMLReader) Next() (*Message, error) {
+	if r.open != nil {
+		r.open.Close()
+		r.open = nil
+	}
+	if r.i >= len(r.names) {
+		return nil, io.EOF
+	}
+	name := r.names[r.i]
+	r.i++
+	path := filepath.Join(r.dir, name)
+	safe, _ := SafeName(name)
+	m := &Message{Path: path, Key: r.prefix + "/" + safe}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &Problem{Path: path, Key: m.Key, Err: err}
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = errors.New("not a regular file")
+	}
+	if err != nil {
+		f.Close()
+		return nil, &Problem{Path: path, Key: m.Key, Err: err}
+	}
+	r.open = f
+	m.Body, m.Size, m.Date = f, st.Size(), st.ModTime()
+	return m, nil
+}
+
+// Close closes the last file.
+func (r *EMLReader) Close() error {
+	if r.open != nil {
+		r.open.Close()
+		r.open = nil
+	}
+	return nil
+}

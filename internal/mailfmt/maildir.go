@@ -1,0 +1,278 @@
+package mailfmt
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Maildir info letters of the IMAP system flags (maildir.html: "2,"
+// then the letters in ASCII order). 'P' (passed) has no IMAP system flag;
+// mailkeep maps it to the $Forwarded keyword (RFC 5788) both ways.
+var flagLetter = map[string]byte{
+	`\draft`:     'D',
+	`\flagged`:   'F',
+	`$forwarded`: 'P',
+	`\answered`:  'R',
+	`\seen`:      'S',
+	`\deleted`:   'T',
+}
+
+var letterFlag = map[byte]string{
+	'D': `\Draft`,
+	'F': `\Flagged`,
+	'P': `$Forwarded`,
+	'R': `\Answered`,
+	'S': `\Seen`,
+	'T': `\Deleted`,
+}
+
+// MaildirPath is the Maildir++ directory of a folder relative to the
+// Maildir root, as Dovecot lays it out by default: "" for INBOX,
+// ".Sent", ".Archive.2019"; each level in modified UTF-7. A '.' inside a
+// level (which Maildir++ uses between levels) is written "&AC4-", its
+// modified UTF-7 form, so that no two folders share a directory.
+func MaildirPath(folder Folder) string {
+	if folder.IsInbox() || folder.Name == "" {
+		return ""
+	}
+	levels := folder.Levels()
+	parts := make([]string, len(levels))
+	for i, l := range levels {
+		e := EncodeMUTF7(l)
+		e = strings.ReplaceAll(e, ".", "&AC4-")
+		e = strings.ReplaceAll(e, "/", "&AC8-")
+		parts[i] = e
+	}
+	return "." + strings.Join(parts, ".")
+}
+
+// MaildirWriter writes a Maildir++ tree: INBOX in DIR itself, other
+// folders in DIR/.Name.Sub, each with cur/, new/ and tmp/ (and the
+// maildirfolder marker), the layout Dovecot, mutt/neomutt and notmuch
+// read. A message is written into tmp/ and renamed into cur/ with its
+// flags in the name (":2,FRS"); its mtime is the INTERNALDATE. Keywords
+// get letters a-z through the folder's dovecot-keywords file, Dovecot's
+// convention (26 at most per folder; others are dropped and reported).
+type MaildirWriter struct {
+	dir     string
+	folders map[string]*maildirFolder
+	seq     atomic.Int64
+	pid     int
+	// Sync fsyncs every message file before it is renamed into place
+	// (slow on disks: one flush per message). Without it the files are
+	// complete under their final names but a power cut may lose them.
+	Sync bool
+}
+
+type maildirFolder struct {
+	dir      string
+	keywords []string // index = letter - 'a'
+}
+
+// NewMaildirWriter returns a writer of a Maildir++ tree rooted at dir.
+func NewMaildirWriter(dir string) *MaildirWriter {
+	return &MaildirWriter{dir: dir, folders: map[string]*maildirFolder{}, pid: os.Getpid()}
+}
+
+// DroppedKeywordError is returned (wrapped) when a message was written but
+// some of its keywords could not be: Maildir has 26 keyword letters.
+type DroppedKeywordError struct{ Keywords []string }
+
+func (e *DroppedKeywordError) Error() string {
+	return fmt.Sprintf("keywords dropped (a Maildir folder holds 26 at most): %s", strings.Join(e.Keywords, " "))
+}
+
+func (w *MaildirWriter) folder(folder Folder) (*maildirFolder, error) {
+	rel := MaildirPath(folder)
+	if f, ok := w.folders[rel]; ok {
+		return f, nil
+	}
+	dir := filepath.Join(w.dir, rel)
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	if rel != "" {
+		if err := os.WriteFile(filepath.Join(dir, "maildirfolder"), nil, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	kw, err := readDovecotKeywords(dir)
+	if err != nil {
+		return nil, err
+	}
+	f := &maildirFolder{dir: dir, keywords: kw}
+	w.folders[rel] = f
+	return f, nil
+}
+
+// letters returns the info letters of flags, giving new keywords letters
+// (and rewriting dovecot-keywords before any file uses them).
+func (w *MaildirWriter) letters(f *maildirFolder, flags []string) (string, []string, error) {
+	var out []byte
+	var dropped []string
+	grew := false
+	for _, fl := range flags {
+		low := strings.ToLower(fl)
+		if low == `\recent` || fl == "" {
+			continue
+		}
+		if c, ok := flagLetter[low]; ok {
+			out = append(out, c)
+			if low != `$forwarded` {
+				continue
+			}
+		}
+		if strings.HasPrefix(fl, `\`) {
+			dropped = append(dropped, fl)
+			continue
+		}
+		idx := slices.IndexFunc(f.keywords, func(k string) bool { return strings.EqualFold(k, fl) })
+		if idx < 0 {
+			if len(f.keywords) >= 26 || !keywordOK(fl) {
+				dropped = append(dropped, fl)
+				continue
+			}
+			idx = len(f.keywords)
+			f.keywords = append(f.keywords, fl)
+			grew = true
+		}
+		out = append(out, byte('a'+idx))
+	}
+	if grew {
+		if err := writeDovecotKeywords(f.dir, f.keywords); err != nil {
+			return "", nil, err
+		}
+	}
+	slices.Sort(out)
+	return string(slices.Compact(out)), dropped, nil
+}
+
+// keywordOK: an IMAP atom (RFC 3501 9) that fits on a dovecot-keywords line.
+func keywordOK(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`(){%*"\]`, c) >= 0 {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// Add writes one message: tmp/NAME, mtime set, then renamed to
+// cur/NAME:2,FLAGS.
+func (w *MaildirWriter) Add(folder Folder, m *Message) (string, error) {
+	f, err := w.folder(folder)
+	if err != nil {
+		return "", fmt.Errorf("maildir for %s: %w", folder.Name, err)
+	}
+	letters, dropped, err := w.letters(f, m.Flags)
+	if err != nil {
+		return "", fmt.Errorf("%s: dovecot-keywords: %w", f.dir, err)
+	}
+	date := m.Date
+	if date.IsZero() {
+		date = time.Now()
+	}
+	id := m.ID
+	if id == "" {
+		id = "m"
+	}
+	base := fmt.Sprintf("%d.M%dP%dQ%d_%s.mailkeep", date.Unix(), date.Nanosecond()/1000, w.pid, w.seq.Add(1), id)
+	tmp := filepath.Join(f.dir, "tmp", base)
+	n, err := writeFile(tmp, m.Body, m.Size, date, w.Sync)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", tmp, err)
+	}
+	// S= is the file's size: Dovecot takes it as the message's physical
+	// size without a stat, so it must be exact (it is: the bytes are).
+	final := filepath.Join(f.dir, "cur", fmt.Sprintf("%s,S=%d:2,%s", base, n, letters))
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("%s: %w", final, err)
+	}
+	if len(dropped) > 0 {
+		return final, &DroppedKeywordError{Keywords: dropped}
+	}
+	return final, nil
+}
+
+// writeFile writes body to a new file at path with mtime date, removing
+// it again on any failure. size, if not -1, is checked.
+func writeFile(path string, body io.Reader, size int64, date time.Time, sync bool) (int64, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(f, body)
+	if err == nil && size >= 0 && n != size {
+		err = fmt.Errorf("message is %d bytes, expected %d", n, size)
+	}
+	if err == nil && sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chtimes(path, date, date)
+	}
+	if err != nil {
+		os.Remove(path)
+		return 0, err
+	}
+	return n, nil
+}
+
+// Close has nothing left to finish: every message is complete when Add returns.
+func (w *MaildirWriter) Close() error { return nil }
+
+// Abort: nothing is unfinished after Add returns.
+func (w *MaildirWriter) Abort() {}
+
+// readDovecotKeywords reads a folder's dovecot-keywords ("N NAME" lines).
+func readDovecotKeywords(dir string) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "dovecot-keywords"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var kw []string
+	for _, line := range strings.Split(string(b), "\n") {
+		n, name, ok := strings.Cut(strings.TrimRight(line, "\r"), " ")
+		idx, err := strconv.Atoi(n)
+		if !ok || err != nil || idx < 0 || idx >= 26 || name == "" {
+			continue
+		}
+		for len(kw) <= idx {
+			kw = append(kw, "")
+		}
+		kw[idx] = name
+	}
+	return kw, nil
+}
+
+func writeDovecotKeywords(dir string, kw []string) error {
+	var b strings.Builder
+	for i, k := range kw {
+		if k != "" {
+			fmt.Fprintf(&b, "%d %s\n", i, k)
+		}
+	}
+	tmp := filepath.Join(dir, "tmp", "dovecot-keywords.mailkeep")
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "dovecot-keywords"))
+}
