@@ -46,9 +46,9 @@ type MboxReader struct {
 	opts    MboxOptions
 	f       io.Closer
 	br      *bufio.Reader
-	line    int      // number of the line being read
-	next    []byte   // the From_ line of the next message
-	nextAt  int      // its line number
+	line    int    // number of the line being read
+	next    []byte // the From_ line of the next message
+	nextAt  int    // its line number
 	cur     *mboxBody
 	started bool
 	failed  bool
