@@ -1,0 +1,378 @@
+package restore
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailkeep/mailkeep/archive"
+	"github.com/mailkeep/mailkeep/internal/imapconn"
+)
+
+// Adoption: a target folder may hold mail the ledger does not explain (a
+// first run into an account that already has part of the mail, a lost
+// ledger, a crash between APPEND and checkpoint). Before appending, those
+// messages are read cheaply (Message-ID, size, INTERNALDATE) and matched
+// with the source places still to copy; only where that is ambiguous (no
+// Message-ID, two different source messages sharing Message-ID and size,
+// dates that differ) are bodies fetched and compared by SHA-256, also in
+// the forms a server may have stored (bare LF made CRLF, NUL made 0x80).
+
+// foreignMsg is a target message the ledger does not explain.
+type foreignMsg struct {
+	uid     uint32
+	size    int64
+	date    time.Time
+	msgid   string
+	flags   string
+	hashed  bool
+	hash    archive.Hash
+	claimed bool
+}
+
+type foreignSet struct {
+	byID map[string][]*foreignMsg
+	noID []*foreignMsg
+}
+
+// ensureSelected selects tf on the planner's connection unless it is.
+func (e *engine) ensureSelected(tf *tfolder) (*imapconn.Conn, error) {
+	c, err := e.planner()
+	if err != nil {
+		return nil, err
+	}
+	if e.selConn == c && e.selName == tf.name {
+		return c, nil
+	}
+	c, _, err = e.selectFolder(tf)
+	return c, err
+}
+
+// loadForeign reads Message-ID, size, INTERNALDATE and flags of the
+// target messages uids.
+func (e *engine) loadForeign(tf *tfolder, uids []uint32) error {
+	if tf.foreign == nil {
+		tf.foreign = &foreignSet{byID: map[string][]*foreignMsg{}}
+	}
+	if len(uids) == 0 {
+		return nil
+	}
+	c, err := e.ensureSelected(tf)
+	if err != nil {
+		return err
+	}
+	section := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Message-ID"}, Peek: true}
+	opts := &imap.FetchOptions{UID: true, RFC822Size: true, InternalDate: true, Flags: true,
+		BodySection: []*imap.FetchItemBodySection{section}}
+	for len(uids) > 0 {
+		n := min(len(uids), 1000)
+		var set imap.UIDSet
+		for _, u := range uids[:n] {
+			set.AddNum(imap.UID(u))
+		}
+		uids = uids[n:]
+		fc := c.Fetch(set, opts)
+		for {
+			msg := fc.Next()
+			if msg == nil {
+				break
+			}
+			buf, err := msg.Collect()
+			if err != nil {
+				fc.Close()
+				return fmt.Errorf("fetch headers in %s: %w", tf.name, err)
+			}
+			m := &foreignMsg{uid: uint32(buf.UID), size: buf.RFC822Size, date: buf.InternalDate,
+				msgid: archive.ParseHeader(buf.FindBodySection(section)).MessageID}
+			fl := make([]string, len(buf.Flags))
+			for i, f := range buf.Flags {
+				fl[i] = string(f)
+			}
+			m.flags = archive.JoinFlags(fl)
+			if m.msgid == "" {
+				tf.foreign.noID = append(tf.foreign.noID, m)
+			} else {
+				tf.foreign.byID[m.msgid] = append(tf.foreign.byID[m.msgid], m)
+			}
+		}
+		if err := fc.Close(); err != nil {
+			return fmt.Errorf("fetch headers in %s: %w", tf.name, err)
+		}
+	}
+	return nil
+}
+
+func (fs *foreignSet) pool(p *place) []*foreignMsg {
+	src := fs.noID
+	if p.msgid != "" {
+		src = fs.byID[p.msgid]
+	}
+	var out []*foreignMsg
+	for _, m := range src {
+		if !m.claimed {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// adopt matches places with target mail the ledger does not explain and
+// returns those left to append. how is archive.LedgerAdopt for mail found
+// there, archive.LedgerAppend when looking for what this run appended.
+func (e *engine) adopt(tf *tfolder, need []*place, how string) ([]*place, error) {
+	if tf.foreign == nil {
+		if err := e.loadForeign(tf, tf.unknown); err != nil {
+			return nil, err
+		}
+	}
+	fs := tf.foreign
+	var deep, left []*place
+	for _, p := range need {
+		pool := fs.pool(p)
+		if len(pool) == 0 {
+			left = append(left, p)
+			continue
+		}
+		if p.msgid != "" && len(tf.keys[matchKey(p.msgid, p.size)]) == 1 {
+			// Message-ID and size identify the message among the source's:
+			// the date settles it.
+			var hit *foreignMsg
+			for _, m := range pool {
+				if m.size == p.size && (p.date.IsZero() || m.date.Equal(p.date)) {
+					hit = m
+					break
+				}
+			}
+			if hit != nil {
+				if err := e.claim(tf, hit, p, how); err != nil {
+					return nil, err
+				}
+				continue
+			}
+		}
+		deep = append(deep, p)
+	}
+	if len(deep) == 0 {
+		return left, nil
+	}
+	more, err := e.deepMatch(tf, deep, how)
+	return append(left, more...), err
+}
+
+// deepMatch compares bodies by SHA-256, fetching only the candidates.
+func (e *engine) deepMatch(tf *tfolder, places []*place, how string) ([]*place, error) {
+	type want struct {
+		p      *place
+		cands  []*foreignMsg
+		hashes []archive.Hash
+	}
+	var ws []want
+	var left []*place
+	toHash := map[uint32]*foreignMsg{}
+	for _, p := range places {
+		pool := tf.foreign.pool(p)
+		hashes := []archive.Hash{p.hash}
+		sizes := map[int64]bool{p.size: true}
+		if slices.ContainsFunc(pool, func(m *foreignMsg) bool { return m.size != p.size }) && p.size <= 64<<20 {
+			raw, err := e.repo.ReadMessage(e.ctx, p.hash)
+			if err != nil {
+				return nil, archiveErr(err)
+			}
+			for _, v := range servedForms(raw) {
+				hashes = append(hashes, archive.HashBytes(v))
+				sizes[int64(len(v))] = true
+			}
+		}
+		var cands []*foreignMsg
+		for _, m := range pool {
+			if sizes[m.size] {
+				cands = append(cands, m)
+				if !m.hashed {
+					toHash[m.uid] = m
+				}
+			}
+		}
+		if len(cands) == 0 {
+			left = append(left, p)
+			continue
+		}
+		ws = append(ws, want{p, cands, hashes})
+	}
+	if err := e.hashForeign(tf, toHash); err != nil {
+		return nil, err
+	}
+	for _, w := range ws {
+		var hit *foreignMsg
+		for _, m := range w.cands {
+			if !m.claimed && m.hashed && slices.Contains(w.hashes, m.hash) {
+				hit = m
+				break
+			}
+		}
+		if hit == nil {
+			left = append(left, w.p)
+			continue
+		}
+		if err := e.claim(tf, hit, w.p, how); err != nil {
+			return nil, err
+		}
+	}
+	return left, nil
+}
+
+// servedForms are the other byte forms a server may keep a message in:
+// bare LF made CRLF, NUL made 0x80 (Dovecot), or both.
+func servedForms(raw []byte) [][]byte {
+	var out [][]byte
+	c, n := crlf(raw)
+	if n > 0 {
+		out = append(out, c)
+	}
+	if bytes.IndexByte(raw, 0) >= 0 {
+		out = append(out, bytes.ReplaceAll(raw, []byte{0}, []byte{0x80}))
+		if n > 0 {
+			out = append(out, bytes.ReplaceAll(c, []byte{0}, []byte{0x80}))
+		}
+	}
+	return out
+}
+
+// hashForeign fetches the bodies of ms and hashes them, streaming.
+func (e *engine) hashForeign(tf *tfolder, ms map[uint32]*foreignMsg) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	c, err := e.ensureSelected(tf)
+	if err != nil {
+		return err
+	}
+	uids := make([]uint32, 0, len(ms))
+	for u := range ms {
+		uids = append(uids, u)
+	}
+	slices.Sort(uids)
+	opts := &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}
+	for len(uids) > 0 {
+		n := min(len(uids), 200)
+		var set imap.UIDSet
+		for _, u := range uids[:n] {
+			set.AddNum(imap.UID(u))
+		}
+		uids = uids[n:]
+		fc := c.Fetch(set, opts)
+		for {
+			msg := fc.Next()
+			if msg == nil {
+				break
+			}
+			var uid uint32
+			var sum []byte
+			for {
+				it := msg.Next()
+				if it == nil {
+					break
+				}
+				switch d := it.(type) {
+				case imapclient.FetchItemDataUID:
+					uid = uint32(d.UID)
+				case imapclient.FetchItemDataBodySection:
+					h := sha256.New()
+					if d.Literal != nil {
+						if _, err := io.Copy(h, d.Literal); err != nil {
+							fc.Close()
+							return fmt.Errorf("fetch %s uid %d: %w", tf.name, uid, err)
+						}
+					}
+					sum = h.Sum(nil)
+				}
+			}
+			if m := ms[uid]; m != nil && sum != nil {
+				copy(m.hash[:], sum)
+				m.hashed = true
+			}
+		}
+		if err := fc.Close(); err != nil {
+			return fmt.Errorf("fetch bodies in %s: %w", tf.name, err)
+		}
+	}
+	e.info(tf.name, fmt.Sprintf("compared %d target messages by content", len(ms)))
+	return nil
+}
+
+// claim records that p is on the target as m.
+func (e *engine) claim(tf *tfolder, m *foreignMsg, p *place, how string) error {
+	m.claimed = true
+	flags := m.flags
+	if how == archive.LedgerAppend {
+		flags = p.flags // appended with the source's flags
+	}
+	wasPending := p.pending
+	if err := e.record(tf, p, tf.uidv, m.uid, how, flags); err != nil {
+		return err
+	}
+	switch {
+	case how == archive.LedgerAdopt:
+		tf.res.Adopted++
+	case wasPending && p.uncertain:
+		tf.res.Copied++
+		tf.res.CopiedBytes += p.size
+	}
+	p.uncertain = false
+	return nil
+}
+
+// resolvePending looks for what was appended without an APPENDUID, or
+// whose APPEND lost its answer, among the target's new messages. Messages
+// appended for sure but not found are reported; those whose APPEND may
+// not have happened are appended again.
+func (e *engine) resolvePending(tf *tfolder) error {
+	c, sel, err := e.selectFolder(tf)
+	if err != nil {
+		return err
+	}
+	if sel.UIDValidity != tf.uidv {
+		e.warn(tf.name, fmt.Sprintf("UIDVALIDITY changed from %d to %d during the run", tf.uidv, sel.UIDValidity))
+		tf.uidv = sel.UIDValidity
+	}
+	uids, err := e.searchUIDs(c, imap.UIDRange{Start: imap.UID(tf.maxUID + 1), Stop: 0}, sel.NumMessages)
+	if err != nil {
+		return fmt.Errorf("search %s: %w", tf.name, err)
+	}
+	var fresh []uint32
+	for _, u := range uids {
+		if !tf.onTarget[u] {
+			fresh = append(fresh, u)
+			tf.onTarget[u] = true
+		}
+		if u > tf.maxUID {
+			tf.maxUID = u
+		}
+	}
+	if err := e.loadForeign(tf, fresh); err != nil {
+		return err
+	}
+	tf.unknown = append(tf.unknown, fresh...)
+	pend := tf.pending
+	tf.pending = nil
+	left, err := e.adopt(tf, pend, archive.LedgerAppend)
+	if err != nil {
+		return err
+	}
+	for _, p := range left {
+		if !p.uncertain {
+			tf.pending = append(tf.pending, p) // reported by the round
+			continue
+		}
+		// The connection died after the body went out and the message is
+		// not there: the server did not keep it. Send it again.
+		p.pending, p.uncertain, p.queued = false, false, true
+		e.queue = append(e.queue, &job{tf: tf, p: p})
+	}
+	return e.commit(false)
+}

@@ -1,0 +1,512 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"sort"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailkeep/mailkeep/archive"
+	"github.com/mailkeep/mailkeep/internal/imapconn"
+	"github.com/mailkeep/mailkeep/internal/progress"
+)
+
+// Target is the IMAP account mail is written into.
+type Target struct {
+	Name string
+	// Dial opens a logged-in connection; called once per connection and
+	// again after a connection breaks.
+	Dial func(ctx context.Context) (*imapconn.Conn, error)
+	// Connections is the most connections open to the target at once;
+	// 0 means 4. APPEND costs a round trip per message on one connection.
+	Connections int
+	// FolderMap maps a source folder name (with its delimiter) to a target
+	// name written with "/" (config.Account.MapFolder); nil: none.
+	FolderMap func(name string, delim rune) (string, bool)
+	// Retries is how often one message is tried again after throttling or
+	// a dropped connection; 0 means 8.
+	Retries int
+	// Backoff is the first wait after the server asks to slow down
+	// (doubling up to a minute); 0 means 1s.
+	Backoff time.Duration
+}
+
+// Options choose what is restored and how.
+type Options struct {
+	// Source is the archive account whose mail is restored.
+	Source string
+	// Include chooses source folders by name; nil means all.
+	Include func(name string, delim rune) bool
+	// IncludeDeleted also restores messages gone from the source server.
+	IncludeDeleted bool
+	// AsOf restores the state of that moment: messages archived by then
+	// and not gone by then.
+	AsOf time.Time
+	// DryRun maps folders and counts what would be copied; it writes
+	// nothing anywhere and opens target folders read-only.
+	DryRun bool
+	// RepairLineEndings turns bare LF into CRLF before the APPEND (for
+	// servers such as Cyrus that refuse bare LF); every message changed is
+	// listed in the result. Off by default: a message is never altered
+	// silently.
+	RepairLineEndings bool
+	// CommitEvery is the ledger checkpoint interval in messages; 0 means 500.
+	CommitEvery int
+	// Poll is how often a migration looks for newly archived mail; 0 means 250ms.
+	Poll time.Duration
+}
+
+// place is one source message place (a row of the archive's messages
+// table) that is to be on the target.
+type place struct {
+	id      int64
+	src     *srcFolder
+	uid     uint32
+	hash    archive.Hash
+	size    int64
+	flags   string // archive.JoinFlags form
+	date    time.Time
+	gone    bool
+	msgid   string
+	dateHdr string
+
+	row       *lrow // the target message it is paired with, once known
+	queued    bool  // waiting for or in an APPEND
+	pending   bool  // appended without a UID, or the outcome was lost: resolve by looking
+	uncertain bool  // pending because the connection died after the body went out
+	skipped   bool  // the target refused it for good
+	attempts  int   // APPENDs tried that failed for a passing reason
+}
+
+func (p *place) flagList() []string { return archive.SplitFlags(p.flags) }
+
+// appendDate is the INTERNALDATE to give the target: the source's, with
+// its zone; for POP3 sources (no INTERNALDATE) the Date: header.
+func (p *place) appendDate() time.Time {
+	if !p.date.IsZero() {
+		return p.date
+	}
+	if t, err := mail.ParseDate(p.dateHdr); err == nil {
+		return t
+	}
+	return time.Time{}
+}
+
+func (p *place) skip(reason string) Skip {
+	return Skip{Folder: p.src.f.Name, UID: p.uid, MessageID: p.msgid, Hash: p.hash, Size: p.size, Reason: reason}
+}
+
+// lrow is a ledger row whose UID is on the target.
+type lrow struct {
+	archive.LedgerEntry
+	place *place
+}
+
+// srcFolder is one source folder and where its mail goes.
+type srcFolder struct {
+	f      *archive.Folder
+	m      mapping
+	tf     *tfolder
+	lastID int64
+	loaded bool
+	places map[int64]*place
+}
+
+// tfolder is one target folder and what is known of it.
+type tfolder struct {
+	name       string
+	specialUse string
+	res        *FolderResult
+	err        error
+	srcs       []*srcFolder
+
+	exists   bool
+	opened   bool
+	uidv     uint32
+	policy   *flagPolicy
+	onTarget map[uint32]bool
+	maxUID   uint32
+	bySource map[int64]*lrow
+	byHash   map[archive.Hash][]*lrow
+	foreign  *foreignSet // target mail the ledger does not explain; loaded when needed
+	unknown  []uint32    // UIDs of that mail
+	places   map[int64]*place
+	pending  []*place
+	keys     map[string]map[archive.Hash]bool // Message-ID+size -> hashes among source places
+	started  bool                             // FolderStart sent
+}
+
+type engine struct {
+	ctx  context.Context
+	wctx context.Context // for archive writes: what was appended is recorded even when interrupted
+	repo *archive.Repo
+	t    *Target
+	o    *Options
+	rep  progress.Reporter
+	res  *Result
+
+	slots               []*slot
+	lay                 *layout
+	uidplus             bool
+	esearch             bool
+	canCreateSpecialUse bool
+	appendLimit         uint64
+	selConn             *imapconn.Conn // connection the planner last SELECTed on
+	selName             string
+
+	acct    *archive.Account
+	srcs    map[int64]*srcFolder
+	srcList []*srcFolder
+	tfs     map[string]*tfolder
+	lastMax int64 // highest messages.id seen by the last round
+
+	queue       []*job
+	jobs        chan *job
+	results     chan *result
+	workers     int
+	sinceCommit int
+	lastCommit  time.Time
+	throttle    time.Duration
+}
+
+func newEngine(ctx context.Context, repo *archive.Repo, t *Target, o *Options, rep progress.Reporter) *engine {
+	if o == nil {
+		o = &Options{}
+	}
+	res := &Result{Source: o.Source, Target: t.Name, Started: time.Now(), DryRun: o.DryRun}
+	e := &engine{ctx: ctx, wctx: context.WithoutCancel(ctx), repo: repo, t: t, o: o, rep: rep, res: res,
+		srcs: map[int64]*srcFolder{}, tfs: map[string]*tfolder{}, lastCommit: time.Now()}
+	n := t.Connections
+	if n <= 0 {
+		n = 4
+	}
+	if o.DryRun {
+		n = 1
+	}
+	for i := 0; i < n; i++ {
+		e.slots = append(e.slots, &slot{dial: t.Dial})
+	}
+	return e
+}
+
+// start logs in to the target and learns its layout.
+func (e *engine) start() error {
+	c, err := e.slots[0].get(e.ctx)
+	if err != nil {
+		return fmt.Errorf("target %s: %w", e.t.Name, err)
+	}
+	caps := c.Caps()
+	e.uidplus = caps.Has(imap.CapUIDPlus)
+	e.esearch = caps.Has(imap.CapESearch)
+	e.canCreateSpecialUse = caps.Has(imap.CapCreateSpecialUse)
+	if n, ok := caps.AppendLimit(); ok && n != nil {
+		e.appendLimit = uint64(*n)
+	}
+	e.lay, err = discover(c)
+	if err != nil {
+		return fmt.Errorf("target %s: %w", e.t.Name, err)
+	}
+	if !e.uidplus {
+		e.info("", "the target has no UIDPLUS: appended messages are found afterwards by looking")
+	}
+	return nil
+}
+
+func (e *engine) close() {
+	for _, s := range e.slots {
+		s.drop()
+	}
+	if e.jobs != nil {
+		close(e.jobs)
+		e.jobs = nil
+	}
+}
+
+// refreshSources finds the source folders (new ones appear while a
+// migration's backup runs) and maps each to a target folder once.
+func (e *engine) refreshSources() error {
+	if e.acct == nil {
+		a, err := e.repo.LookupAccount(e.ctx, e.o.Source)
+		if errors.Is(err, archive.ErrNotFound) {
+			return nil // nothing archived yet
+		}
+		if err != nil {
+			return err
+		}
+		e.acct = a
+	}
+	folders, err := e.repo.Folders(e.ctx, e.acct)
+	if err != nil {
+		return err
+	}
+	var all []sourceFolder
+	for _, f := range folders {
+		all = append(all, sourceFolder{Name: f.Name, Delim: delimRune(f.Delimiter), SpecialUse: f.SpecialUse})
+	}
+	prefix, guess := sourcePrefix(all), guessRoles(all)
+	for _, f := range folders {
+		if e.srcs[f.ID] != nil || !e.wantFolder(f) {
+			continue
+		}
+		sf := &srcFolder{f: f, places: map[int64]*place{}}
+		sf.m = e.lay.mapFolder(sourceFolder{Name: f.Name, Delim: delimRune(f.Delimiter), SpecialUse: f.SpecialUse},
+			prefix, guess, e.t.FolderMap)
+		tf := e.tfs[sf.m.Target]
+		if tf == nil {
+			tf = &tfolder{name: sf.m.Target, specialUse: sf.m.SpecialUse, exists: e.lay.exists[sf.m.Target],
+				places: map[int64]*place{}, keys: map[string]map[archive.Hash]bool{},
+				res: &FolderResult{Target: sf.m.Target, How: sf.m.How, SpecialUse: sf.m.SpecialUse}}
+			e.tfs[sf.m.Target] = tf
+			e.res.Folders = append(e.res.Folders, tf.res)
+		}
+		tf.srcs = append(tf.srcs, sf)
+		tf.res.Sources = append(tf.res.Sources, f.Name)
+		tf.res.Notes = append(tf.res.Notes, sf.m.Notes...)
+		sf.tf = tf
+		e.srcs[f.ID] = sf
+		e.srcList = append(e.srcList, sf)
+		e.info(f.Name, fmt.Sprintf("-> %s (%s)", sf.m.Target, sf.m.How))
+	}
+	return nil
+}
+
+func delimRune(s string) rune {
+	for _, r := range s {
+		return r
+	}
+	return 0
+}
+
+// wantFolder applies the folder filter and, for folders gone from the
+// source server, the deleted/as-of choice.
+func (e *engine) wantFolder(f *archive.Folder) bool {
+	if e.o.Include != nil && !e.o.Include(f.Name, delimRune(f.Delimiter)) {
+		return false
+	}
+	switch {
+	case !e.o.AsOf.IsZero():
+		return !f.FirstSeen.After(e.o.AsOf) && (f.GoneSince.IsZero() || f.GoneSince.After(e.o.AsOf))
+	case e.o.IncludeDeleted:
+		return true
+	}
+	return f.GoneSince.IsZero()
+}
+
+// round brings every target folder up to date with what the archive
+// holds: full reads every source folder again (flag changes, messages
+// gone), otherwise only messages archived since the last round are looked
+// at. It returns after the APPENDs it started are done.
+func (e *engine) round(full bool) error {
+	if !full {
+		var max int64
+		if err := e.repo.DB().QueryRowContext(e.ctx, `SELECT coalesce(max(id),0) FROM messages`).Scan(&max); err != nil {
+			return fmt.Errorf("index: %w", err)
+		}
+		if max == e.lastMax {
+			return nil
+		}
+		e.lastMax = max
+	}
+	if err := e.refreshSources(); err != nil {
+		return err
+	}
+	fresh := map[*tfolder][]*place{}
+	reloaded := map[*tfolder]bool{}
+	var order []*tfolder
+	for _, sf := range e.srcList {
+		tf := sf.tf
+		if _, seen := fresh[tf]; !seen {
+			fresh[tf] = nil
+			order = append(order, tf)
+		}
+		after := sf.lastID
+		if full || !sf.loaded {
+			after = 0
+		}
+		places, err := e.loadPlaces(sf, after)
+		if err != nil {
+			return err
+		}
+		for _, p := range places {
+			if p.id > sf.lastID {
+				sf.lastID = p.id
+			}
+		}
+		if after == 0 {
+			reloaded[tf] = true
+			fresh[tf] = append(fresh[tf], e.reconcile(sf, places)...)
+			sf.loaded = true
+		} else {
+			for _, p := range places {
+				if sf.places[p.id] == nil {
+					sf.places[p.id] = p
+					fresh[tf] = append(fresh[tf], p)
+				}
+			}
+		}
+	}
+	for _, tf := range order {
+		if e.ctx.Err() != nil {
+			return e.ctx.Err()
+		}
+		if tf.err != nil || (len(fresh[tf]) == 0 && !full) {
+			continue
+		}
+		if err := e.plan(tf, fresh[tf], full || reloaded[tf]); err != nil {
+			if fatal(err) {
+				return err
+			}
+			e.folderFailed(tf, err)
+		}
+	}
+	if e.o.DryRun {
+		return nil
+	}
+	for pass := 0; pass < 3 && len(e.queue) > 0; pass++ {
+		if err := e.drain(); err != nil {
+			return err
+		}
+		for _, tf := range order {
+			if len(tf.pending) > 0 && tf.err == nil {
+				if err := e.resolvePending(tf); err != nil {
+					if fatal(err) {
+						return err
+					}
+					e.folderFailed(tf, err)
+				}
+			}
+		}
+	}
+	for _, tf := range order {
+		for _, p := range tf.pending {
+			tf.res.Skipped = append(tf.res.Skipped, p.skip("appended, but not found on the target afterwards; the next run looks again"))
+			p.pending, p.skipped = false, true
+		}
+		tf.pending = nil
+	}
+	return e.commit(true)
+}
+
+// reconcile takes a full list of a source folder's places: places no longer
+// selected (gone from the source meanwhile) let go of their target
+// message; known ones take the new flags; new ones are returned.
+func (e *engine) reconcile(sf *srcFolder, places []*place) []*place {
+	tf := sf.tf
+	now := make(map[int64]*place, len(places))
+	var fresh []*place
+	for _, p := range places {
+		now[p.id] = p
+		if old := sf.places[p.id]; old != nil {
+			old.flags, old.gone = p.flags, p.gone
+			continue
+		}
+		sf.places[p.id] = p
+		fresh = append(fresh, p)
+	}
+	for id, p := range sf.places {
+		if now[id] != nil {
+			continue
+		}
+		delete(sf.places, id)
+		delete(tf.places, id)
+		if p.row != nil {
+			p.row.place = nil
+			p.row = nil
+		}
+	}
+	return fresh
+}
+
+func (e *engine) folderFailed(tf *tfolder, err error) {
+	tf.err = err
+	tf.res.Err = err
+	progress.Send(e.rep, progress.Event{Kind: progress.Failed, Account: e.t.Name, Folder: tf.name, Err: err})
+}
+
+// fatal reports errors after which nothing else can work: the archive
+// failed, the context ended, or the target refused the login.
+func fatal(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || imapconn.Permanent(err) ||
+		errors.Is(err, errArchive)
+}
+
+// errArchive marks failures of the archive (index or packs).
+var errArchive = errors.New("archive")
+
+func archiveErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", errArchive, err)
+}
+
+// commit checkpoints the ledger: always when force, otherwise every
+// CommitEvery messages or two seconds.
+func (e *engine) commit(force bool) error {
+	if e.o.DryRun {
+		return nil
+	}
+	every := e.o.CommitEvery
+	if every <= 0 {
+		every = 500
+	}
+	if !force && e.sinceCommit < every && time.Since(e.lastCommit) < 2*time.Second {
+		return nil
+	}
+	e.sinceCommit, e.lastCommit = 0, time.Now()
+	if err := e.repo.Commit(e.wctx); err != nil {
+		return archiveErr(err)
+	}
+	return nil
+}
+
+// finish completes the folder results and reports them.
+func (e *engine) finish() {
+	for _, tf := range e.orderedFolders() {
+		r := tf.res
+		r.InSource, r.OnTarget = 0, 0
+		for _, p := range tf.places {
+			r.InSource++
+			if p.row != nil {
+				r.OnTarget++
+			}
+		}
+		r.TargetTotal = int64(len(tf.onTarget))
+		if e.o.DryRun {
+			r.OnTarget += r.Adopted
+			r.TargetTotal += r.Copied
+		}
+		text := fmt.Sprintf("%d in source, %d on target, copied %d, adopted %d, flags %d, skipped %d",
+			r.InSource, r.OnTarget, r.Copied, r.Adopted, r.FlagsUpdated, len(r.Skipped))
+		if e.o.DryRun {
+			text = fmt.Sprintf("%d in source, would copy %d, would adopt %d, would update flags of %d", r.InSource, r.Copied, r.Adopted, r.FlagsUpdated)
+		}
+		progress.Send(e.rep, progress.Event{Kind: progress.FolderDone, Account: e.t.Name, Folder: tf.name, Text: text, Err: r.Err})
+	}
+	e.res.Finished = time.Now()
+}
+
+func (e *engine) orderedFolders() []*tfolder {
+	out := make([]*tfolder, 0, len(e.tfs))
+	for _, tf := range e.tfs {
+		out = append(out, tf)
+	}
+	idx := map[*FolderResult]int{}
+	for i, r := range e.res.Folders {
+		idx[r] = i
+	}
+	sort.Slice(out, func(i, j int) bool { return idx[out[i].res] < idx[out[j].res] })
+	return out
+}
+
+func (e *engine) info(folder, text string) {
+	progress.Send(e.rep, progress.Event{Kind: progress.Info, Account: e.t.Name, Folder: folder, Text: text})
+}
+
+func (e *engine) warn(folder, text string) {
+	progress.Send(e.rep, progress.Event{Kind: progress.Warning, Account: e.t.Name, Folder: folder, Text: text})
+}
