@@ -1,0 +1,519 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailkeep/mailkeep/archive"
+	"github.com/mailkeep/mailkeep/internal/config"
+	"github.com/mailkeep/mailkeep/internal/imapconn"
+	"github.com/mailkeep/mailkeep/internal/progress"
+)
+
+// Cleanup deletes old (or large) mail from an IMAP server once the
+// archive holds it. The loop for one account:
+//
+//	LIST; every --folder/--exclude pattern must match a folder
+//	GETQUOTAROOT (QUOTA)
+//	back the chosen folders up (backup.IMAP)
+//	per folder {
+//		SELECT; UIDVALIDITY must equal the archive's
+//		intents of an interrupted run: complete or take \Deleted off again
+//		UID SEARCH BEFORE|SENTBEFORE date [LARGER n]; UID FETCH FLAGS RFC822.SIZE INTERNALDATE
+//		keep anything \Deleted by someone else, not archived at (folder,
+//		UIDVALIDITY, UID), of another size, or whose archived copy does
+//		not read back with its hash now
+//		per batch: record intent, commit; UID STORE +FLAGS.SILENT (\Deleted);
+//		UID EXPUNGE batch; check they are gone; mark them gone (cleanup)
+//	}
+//	GETQUOTAROOT again
+
+// CleanupAccount is one IMAP account to clean up, and what to delete.
+type CleanupAccount struct {
+	Name string
+	// Dial opens a logged-in connection; called again to reconnect.
+	Dial func(ctx context.Context) (*imapconn.Conn, error)
+	// Include is the account's own folder filter (what backup covers);
+	// nil means all folders.
+	Include func(name string, delim rune) bool
+	// Folders chooses the folders to clean up. Every pattern in it must
+	// match at least one folder on the server: a typo in an exclude
+	// pattern must not turn into deleting from the folder it meant.
+	Folders config.FolderFilter
+	// Before: messages dated before this day (RFC 3501 SEARCH BEFORE
+	// compares whole days). Zero means any date.
+	Before time.Time
+	// ByDateHeader compares Before with the Date: header (SENTBEFORE, and
+	// the archived header must agree) instead of INTERNALDATE.
+	ByDateHeader bool
+	// LargerThan: only messages larger than this many bytes; 0 means any.
+	LargerThan int64
+	// GmailTrash moves messages to the \Trash folder and expunges them
+	// there: on Gmail, deleting from a label only removes the label.
+	GmailTrash bool
+	// AllowExpunge permits a bare EXPUNGE on a server without UIDPLUS, but
+	// only while no other message in the folder is \Deleted.
+	AllowExpunge bool
+	// DryRun deletes nothing: it reports what would go. The backup still
+	// runs (it only adds to the archive), so the list is exact.
+	DryRun bool
+	// SkipBackup leaves out the backup at the start (the caller has just
+	// made one). The checks per message do not depend on it.
+	SkipBackup bool
+	// BatchSize is how many messages one STORE + EXPUNGE takes; 0 means 500.
+	BatchSize int
+	// Retries is how many reconnects a run may make; 0 means 3, a
+	// negative number none.
+	Retries int
+	// Backoff is the first wait before a reconnect (doubling); 0 means 1s.
+	Backoff time.Duration
+
+	hooks *cleanupHooks // tests only
+}
+
+// cleanupHooks let tests act at the moments that matter for safety.
+type cleanupHooks struct {
+	afterBackup func()
+	afterStore  func(folder string, uids []uint32)
+}
+
+// Reasons a candidate stays on the server (CleanupFolder.Kept).
+const (
+	KeptAlreadyDeleted = "already-deleted"      // \Deleted by someone else: left alone
+	KeptNotArchived    = "not-archived"         // no archived copy at (folder, UIDVALIDITY, UID): arrived after the backup
+	KeptSizeMismatch   = "size-mismatch"        // server and archive disagree on its size
+	KeptDamaged        = "archive-damaged"      // the archived copy does not read back with its hash
+	KeptCriteria       = "criteria-mismatch"    // the server's SEARCH matched; its own date or size says otherwise
+	KeptNoDateHeader   = "date-header-unusable" // --by date-header: the archived Date: cannot be read
+	KeptUIDValidity    = "uidvalidity-changed"  // the folder's UIDs changed meaning since the backup
+	KeptNoUIDPlus      = "no-uidplus"           // no UID EXPUNGE, and --allow-expunge not given
+	KeptOtherDeleted   = "other-deleted"        // no UID EXPUNGE, and other messages are \Deleted
+	KeptFailed         = "failed"               // an error on its batch
+)
+
+// problemReasons are kept-reasons a user must look at (exit code 3).
+var problemReasons = map[string]bool{KeptSizeMismatch: true, KeptDamaged: true, KeptUIDValidity: true,
+	KeptNoUIDPlus: true, KeptOtherDeleted: true, KeptFailed: true}
+
+// ProblemReason reports whether a kept-reason means something is wrong,
+// as opposed to mail that is kept by design.
+func ProblemReason(reason string) bool { return problemReasons[reason] }
+
+// CleanupResult is what one account's cleanup did.
+type CleanupResult struct {
+	Account     string
+	Started     time.Time
+	Finished    time.Time
+	DryRun      bool
+	Gmail       bool    // the server is Gmail (X-GM-EXT-1)
+	Backup      *Result // the backup run first; nil with SkipBackup
+	Folders     []CleanupFolder
+	QuotaBefore []Quota // empty when the server has no QUOTA
+	QuotaAfter  []Quota
+	Candidates  int64
+	Deleted     int64 // in a dry run: would be deleted
+	Bytes       int64 // freed (would be freed)
+	Kept        int64
+	Recovered   int64 // left behind by an interrupted run and completed now
+	Errors      []error
+	Fatal       error
+}
+
+// CleanupFolder is one folder's part of a CleanupResult.
+type CleanupFolder struct {
+	Name        string
+	UIDValidity uint32
+	Candidates  int64 // matched the date/size criteria on the server
+	Deleted     int64 // in a dry run: would be deleted
+	Bytes       int64
+	Kept        map[string]int64 // reason -> count
+	Recovered   int64            // intents of an interrupted run completed
+	Unflagged   int64            // mailkeep's own \Deleted taken off again
+	Pending     int64            // dry run: intents of an interrupted run found
+	Items       []CleanupItem    // what went (would go), and kept messages with a problem
+	Skipped     string           // why the whole folder was left alone
+	Err         error
+}
+
+// CleanupItem is one message of a report.
+type CleanupItem struct {
+	UID     uint32
+	Date    time.Time // INTERNALDATE, or the Date: header with ByDateHeader
+	Size    int64
+	Subject string
+	Hash    archive.Hash
+	Kept    string // "" for deleted (would be deleted), else the reason
+	Detail  string
+}
+
+// Quota is one resource of a quota root (RFC 9208); STORAGE counts KiB.
+type Quota struct {
+	Root     string
+	Resource string
+	Usage    int64
+	Limit    int64
+}
+
+// KeptTotal is the number of candidates kept, all reasons.
+func (f *CleanupFolder) KeptTotal() int64 {
+	var n int64
+	for _, v := range f.Kept {
+		n += v
+	}
+	return n
+}
+
+// Problems reports whether the folder kept messages for a reason a user
+// must look at, or failed.
+func (f *CleanupFolder) Problems() bool {
+	if f.Err != nil {
+		return true
+	}
+	for r, n := range f.Kept {
+		if n > 0 && problemReasons[r] {
+			return true
+		}
+	}
+	return false
+}
+
+// OK reports whether everything chosen was dealt with: no failure, the
+// backup complete, and nothing kept for a reason that needs attention.
+func (r *CleanupResult) OK() bool {
+	if r.Fatal != nil || len(r.Errors) > 0 || (r.Backup != nil && !r.Backup.OK()) {
+		return false
+	}
+	for i := range r.Folders {
+		if r.Folders[i].Problems() {
+			return false
+		}
+	}
+	return true
+}
+
+// Err sums failures up as one error, or nil. Kept messages are not
+// errors; see OK.
+func (r *CleanupResult) Err() error {
+	var errs []error
+	if r.Fatal != nil {
+		errs = append(errs, r.Fatal)
+	}
+	if r.Backup != nil {
+		if err := r.Backup.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("backup before cleanup: %w", err))
+		}
+	}
+	errs = append(errs, r.Errors...)
+	return errors.Join(errs...)
+}
+
+// ErrNoMatch is wrapped by the error for a folder pattern that matches no
+// folder on the server.
+var ErrNoMatch = errors.New("matches no folder")
+
+// Cleanup archives, verifies, then deletes the chosen mail of one IMAP
+// account. It always returns a result; failures are in it.
+func Cleanup(ctx context.Context, repo *archive.Repo, a *CleanupAccount, rep progress.Reporter) *CleanupResult {
+	res := &CleanupResult{Account: a.Name, Started: time.Now(), DryRun: a.DryRun}
+	defer func() { res.Finished = time.Now() }()
+	c := &cleaner{ctx: ctx, repo: repo, a: a, rep: rep, res: res, batch: a.BatchSize}
+	if c.batch <= 0 {
+		c.batch = 500
+	}
+	progress.Send(rep, progress.Event{Kind: progress.AccountStart, Account: a.Name})
+	if err := c.run(); err != nil {
+		res.Fatal = err
+		progress.Send(rep, progress.Event{Kind: progress.Failed, Account: a.Name, Err: err})
+	}
+	for i := range res.Folders {
+		f := &res.Folders[i]
+		res.Candidates += f.Candidates
+		res.Deleted += f.Deleted
+		res.Bytes += f.Bytes
+		res.Kept += f.KeptTotal()
+		res.Recovered += f.Recovered
+	}
+	progress.Send(rep, progress.Event{Kind: progress.AccountDone, Account: a.Name, Err: res.Err()})
+	return res
+}
+
+type cleaner struct {
+	ctx     context.Context
+	repo    *archive.Repo
+	a       *CleanupAccount
+	rep     progress.Reporter
+	res     *CleanupResult
+	conn    *imapconn.Conn
+	retries int
+	batch   int
+	trash   string                     // the \Trash folder, for GmailTrash
+	archive map[string]*archive.Folder // archived folders by name
+}
+
+func (c *cleaner) run() error {
+	a := c.a
+	if a.Before.IsZero() && a.LargerThan <= 0 {
+		return errors.New("cleanup needs a date (older than, before) or a size (larger than): it never deletes everything")
+	}
+	if a.Before.After(time.Now()) {
+		return fmt.Errorf("cleanup before %s: that date is in the future, so every message would match", a.Before.Format("2006-01-02"))
+	}
+	if a.ByDateHeader && a.Before.IsZero() {
+		return errors.New("by date-header needs a date (older than or before)")
+	}
+	defer func() {
+		if c.conn != nil {
+			c.conn.Close()
+		}
+	}()
+	if err := c.connect(); err != nil {
+		return err
+	}
+	caps := c.conn.Caps()
+	c.res.Gmail = caps.Has("X-GM-EXT-1")
+	if a.GmailTrash && !c.res.Gmail {
+		return errors.New("gmail-trash: the server is not Gmail (it does not offer X-GM-EXT-1); leave the option out")
+	}
+	if c.res.Gmail && !a.GmailTrash {
+		c.warn("", "Gmail: deleting from a label only removes that label; the messages stay in All Mail and keep using quota (see --gmail-trash)")
+	}
+
+	lb := &imapBackup{ctx: c.ctx, a: &IMAPAccount{Name: a.Name, Dial: a.Dial}, rep: c.rep, res: &Result{}, conn: c.conn}
+	boxes, err := lb.list()
+	c.conn = lb.conn
+	if err != nil {
+		return fmt.Errorf("list folders: %w", err)
+	}
+	if lb.res.Incomplete != "" {
+		c.res.Errors = append(c.res.Errors, fmt.Errorf("%s: %s", a.Name, lb.res.Incomplete))
+	}
+	chosen, err := c.choose(boxes)
+	if err != nil {
+		return err
+	}
+	c.res.QuotaBefore = c.quota()
+
+	if !a.SkipBackup {
+		// The backup uses its own connection; ours could time out while
+		// it runs, so it is closed and opened again afterwards.
+		c.conn.Close()
+		c.conn = nil
+		names := map[string]bool{}
+		for _, mb := range chosen {
+			names[mb.name] = true
+		}
+		c.res.Backup = IMAP(c.ctx, c.repo, &IMAPAccount{Name: a.Name, Dial: a.Dial, Retries: a.Retries, Backoff: a.Backoff,
+			Include: func(name string, _ rune) bool { return names[name] }}, c.rep)
+		if c.res.Backup.Fatal != nil {
+			return fmt.Errorf("backup before cleanup failed, nothing deleted: %w", c.res.Backup.Fatal)
+		}
+		if err := c.connect(); err != nil {
+			return err
+		}
+	}
+	if a.hooks != nil && a.hooks.afterBackup != nil {
+		a.hooks.afterBackup()
+	}
+	if err := c.loadArchive(); err != nil {
+		return err
+	}
+	for _, mb := range chosen {
+		if err := c.ctx.Err(); err != nil {
+			return err
+		}
+		fr := c.folder(mb)
+		c.res.Folders = append(c.res.Folders, fr)
+		if fr.Err != nil {
+			c.res.Errors = append(c.res.Errors, fr.Err)
+			progress.Send(c.rep, progress.Event{Kind: progress.Failed, Account: a.Name, Folder: mb.name, Err: fr.Err})
+			if errors.Is(fr.Err, context.Canceled) || c.ctx.Err() != nil {
+				return fr.Err
+			}
+		}
+	}
+	if !a.DryRun {
+		c.res.QuotaAfter = c.quota()
+	}
+	return c.repo.Commit(c.ctx)
+}
+
+// choose applies the account's and the cleanup's folder filters to the
+// folders on the server, and checks every cleanup pattern matches one.
+func (c *cleaner) choose(boxes []mailbox) ([]mailbox, error) {
+	f := c.a.Folders
+	var unmatched []string
+	for _, set := range []struct {
+		flag     string
+		patterns []string
+	}{{"folder", f.Include}, {"exclude", f.Exclude}} {
+		for _, p := range set.patterns {
+			one := config.FolderFilter{Include: []string{p}}
+			hit := false
+			for _, mb := range boxes {
+				if one.Match(mb.name, mb.delim) {
+					hit = true
+					break
+				}
+			}
+			if !hit {
+				unmatched = append(unmatched, fmt.Sprintf("%s pattern %q", set.flag, p))
+			}
+		}
+	}
+	if len(unmatched) > 0 {
+		names := make([]string, 0, len(boxes))
+		for _, mb := range boxes {
+			names = append(names, mb.name)
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("%s: %s %w on the server (folders: %s)", c.a.Name, strings.Join(unmatched, ", "), ErrNoMatch,
+			strings.Join(names, ", "))
+	}
+	var out []mailbox
+	for _, mb := range boxes {
+		if mb.specialUse == string(imap.MailboxAttrTrash) && c.trash == "" {
+			c.trash = mb.name
+		}
+		if !f.Match(mb.name, mb.delim) {
+			continue
+		}
+		if c.a.Include != nil && !c.a.Include(mb.name, mb.delim) {
+			if len(f.Include) > 0 {
+				c.warn(mb.name, "left alone: the account's folders filter excludes it, so it is never archived")
+			}
+			continue
+		}
+		out = append(out, mb)
+	}
+	if c.a.GmailTrash && c.trash == "" {
+		return nil, errors.New("gmail-trash: the server lists no folder with the \\Trash attribute")
+	}
+	return out, nil
+}
+
+func (c *cleaner) loadArchive() error {
+	c.archive = map[string]*archive.Folder{}
+	acct, err := c.repo.LookupAccount(c.ctx, c.a.Name)
+	if errors.Is(err, archive.ErrNotFound) {
+		return nil // nothing archived: every candidate is kept
+	}
+	if err != nil {
+		return err
+	}
+	fs, err := c.repo.Folders(c.ctx, acct)
+	if err != nil {
+		return err
+	}
+	for _, f := range fs {
+		if f.GoneSince.IsZero() {
+			c.archive[f.Name] = f
+		}
+	}
+	return nil
+}
+
+// quota asks for the quota of INBOX's root(s), where the server has QUOTA.
+// A failure is a warning: it changes nothing about what is deleted.
+func (c *cleaner) quota() []Quota {
+	if c.conn == nil || !c.conn.Caps().Has(imap.CapQuota) {
+		return nil
+	}
+	data, err := c.conn.GetQuotaRoot("INBOX").Wait()
+	if err != nil {
+		c.warn("", fmt.Sprintf("GETQUOTAROOT INBOX: %v", err))
+		return nil
+	}
+	var out []Quota
+	for _, d := range data {
+		for res, v := range d.Resources {
+			out = append(out, Quota{Root: d.Root, Resource: string(res), Usage: v.Usage, Limit: v.Limit})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Root != out[j].Root {
+			return out[i].Root < out[j].Root
+		}
+		return out[i].Resource < out[j].Resource
+	})
+	return out
+}
+
+func (c *cleaner) warn(folder, text string) {
+	progress.Send(c.rep, progress.Event{Kind: progress.Warning, Account: c.a.Name, Folder: folder, Text: text})
+}
+
+func (c *cleaner) connect() error {
+	if c.conn != nil {
+		c.conn.Close()
+		c.conn = nil
+	}
+	conn, err := c.a.Dial(c.ctx)
+	if err != nil {
+		return err
+	}
+	c.conn = conn
+	return nil
+}
+
+// retry runs fn, reconnecting and running it again after a transient
+// failure. fn must be safe to run again: each folder pass starts by
+// sorting out what an earlier, interrupted pass left behind.
+func (c *cleaner) retry(what string, fn func() error) error {
+	backoff := c.a.Backoff
+	if backoff <= 0 {
+		backoff = time.Second
+	}
+	limit := c.a.Retries
+	if limit == 0 {
+		limit = 3
+	}
+	for {
+		var err error
+		if c.conn == nil {
+			if err = c.connect(); err != nil && imapconn.Permanent(err) {
+				return err
+			}
+		}
+		if err == nil {
+			if err = fn(); err == nil {
+				return nil
+			}
+		}
+		if c.ctx.Err() != nil {
+			return c.ctx.Err()
+		}
+		broken := c.conn == nil || c.conn.Broken()
+		if (!broken && !imapconn.Transient(err)) || c.repoFailed(err) {
+			return err
+		}
+		if limit < 0 {
+			return err
+		}
+		if c.retries >= limit {
+			return fmt.Errorf("%s: giving up after %d reconnects: %w", what, c.retries, err)
+		}
+		c.retries++
+		progress.Send(c.rep, progress.Event{Kind: progress.Retry, Account: c.a.Name, Err: err,
+			Text: fmt.Sprintf("%s: reconnecting in %s (attempt %d of %d)", what, backoff, c.retries, limit)})
+		select {
+		case <-time.After(backoff):
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		}
+		backoff *= 2
+		if c.conn != nil {
+			c.conn.Close()
+			c.conn = nil
+		}
+	}
+}
+
+func (c *cleaner) repoFailed(err error) bool {
+	return strings.Contains(err.Error(), "archive writes stopped") || strings.Contains(err.Error(), "index: ")
+}
