@@ -426,4 +426,3 @@ func clGmailProxy(t *testing.T, target string) string {
 	}()
 	return ln.Addr().String()
 }
-
