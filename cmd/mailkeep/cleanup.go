@@ -165,9 +165,9 @@ func (f *cleanupFlags) parse(now time.Time) (*cleanupSpec, error) {
 		if s.byDateHeader {
 			by = "Date: header"
 		}
-		what = append(what, fmt.Sprintf("(%s before %s)", by, s.before.Format("2006-01-02")))
+		s.describe = fmt.Sprintf(" (%s before %s)", by, s.before.Format("2006-01-02"))
 	}
-	s.describe = strings.Join(what, ", ")
+	s.describe = strings.Join(what, ", ") + s.describe
 	return s, nil
 }
 
@@ -180,35 +180,6 @@ func parseDay(s string) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("%q: want a date like 2024-12-31 or an RFC 3339 time", s)
-}
-
-// cleanupJobArgs is the command line that runs a config cleanup job in
-// process (run(args, stdout, stderr)), for the job runner; the runner adds
-// --config. The job's before date keeps its time zone (RFC 3339).
-func cleanupJobArgs(job string, cl *config.CleanupJob) []string {
-	args := []string{"cleanup", cl.Account}
-	if !cl.OlderThan.IsZero() {
-		args = append(args, "--older-than", cl.OlderThan.String())
-	}
-	if !cl.Before.IsZero() {
-		args = append(args, "--before", cl.Before.Format(time.RFC3339))
-	}
-	if cl.LargerThan > 0 {
-		args = append(args, "--larger-than", strconv.FormatInt(cl.LargerThan, 10))
-	}
-	for _, p := range cl.Folders.Include {
-		args = append(args, "--folder", p)
-	}
-	for _, p := range cl.Folders.Exclude {
-		args = append(args, "--exclude", p)
-	}
-	if cl.By != "" {
-		args = append(args, "--by", cl.By)
-	}
-	if job != "" {
-		args = append(args, "--job", job)
-	}
-	return args
 }
 
 func (g *globals) runCleanup(ctx context.Context, cfg *config.Config, acct *config.Account, s *cleanupSpec) error {
