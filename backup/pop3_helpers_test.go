@@ -29,11 +29,12 @@ type pop3Target struct {
 	addr       string // where the backup connects (may be a fault proxy)
 	serverAddr string // the server itself
 	user, pass string
-	srv        *pop3srv.Server // pop3srv only
-	dc         *dovecot.Server // Dovecot only
-	seq        int             // pop3srv UIDLs handed out
-	mu         *sync.Mutex     // guards seq
-	nul        [][]byte        // Dovecot: seeded messages with NUL, which IMAP cannot show exactly
+	srv        *pop3srv.Server     // pop3srv only
+	dc         *dovecot.Server     // Dovecot only
+	seq        int                 // pop3srv UIDLs handed out
+	mu         *sync.Mutex         // guards seq
+	nul        [][]byte            // Dovecot: seeded messages with NUL, which IMAP cannot show exactly
+	uidOf      func(string) string // pop3srv: the UIDL a stored UID is listed as (Hooks.UID)
 }
 
 func newPOP3Srv(t testing.TB, opts *pop3srv.Options) *pop3Target {
@@ -117,7 +118,11 @@ func (tg *pop3Target) truth(t testing.TB) map[string][sha256.Size]byte {
 	out := map[string][sha256.Size]byte{}
 	if tg.srv != nil {
 		for _, m := range tg.srv.Maildrop(tg.user) {
-			out[m.UID] = sha256.Sum256(pop3srv.ClientBytes(m.Data))
+			uid := m.UID
+			if tg.uidOf != nil {
+				uid = tg.uidOf(uid)
+			}
+			out[uid] = sha256.Sum256(pop3srv.ClientBytes(m.Data))
 		}
 		return out
 	}
