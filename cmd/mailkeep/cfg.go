@@ -26,6 +26,9 @@ func configCandidates() []string {
 }
 
 func (g *globals) loadConfig() (*config.Config, error) {
+	if c := preloadedConfig(g); c != nil {
+		return c, nil // a command run by 'mailkeep run' for a job (runjob.go)
+	}
 	path := g.configPath
 	if path == "" {
 		for _, p := range configCandidates() {
