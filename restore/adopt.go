@@ -340,7 +340,7 @@ func (e *engine) resolvePending(tf *tfolder) error {
 		e.warn(tf.name, fmt.Sprintf("UIDVALIDITY changed from %d to %d during the run", tf.uidv, sel.UIDValidity))
 		tf.uidv = sel.UIDValidity
 	}
-	uids, err := e.searchUIDs(c, imap.UIDRange{Start: imap.UID(tf.maxUID + 1), Stop: 0}, sel.NumMessages)
+	uids, err := e.searchUIDs(c, imap.UIDRange{Start: imap.UID(tf.scanned + 1), Stop: 0}, sel.NumMessages)
 	if err != nil {
 		return fmt.Errorf("search %s: %w", tf.name, err)
 	}
@@ -350,8 +350,8 @@ func (e *engine) resolvePending(tf *tfolder) error {
 			fresh = append(fresh, u)
 			tf.onTarget[u] = true
 		}
-		if u > tf.maxUID {
-			tf.maxUID = u
+		if u > tf.scanned {
+			tf.scanned = u
 		}
 	}
 	if err := e.loadForeign(tf, fresh); err != nil {

@@ -54,7 +54,9 @@ func (e *engine) drain() error {
 			inflight--
 			if err := e.handle(r, &pause); err != nil && stop == nil {
 				stop = err
-				e.unqueue()
+			}
+			if stop != nil {
+				e.unqueue() // nothing more is sent, retries included
 			}
 		case <-wake:
 		case <-done:

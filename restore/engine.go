@@ -129,7 +129,7 @@ type tfolder struct {
 	uidv     uint32
 	policy   *flagPolicy
 	onTarget map[uint32]bool
-	maxUID   uint32
+	scanned  uint32 // every UID up to this one has been looked at (APPENDUIDs do not count)
 	bySource map[int64]*lrow
 	byHash   map[archive.Hash][]*lrow
 	foreign  *foreignSet // target mail the ledger does not explain; loaded when needed

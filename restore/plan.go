@@ -147,9 +147,6 @@ func (e *engine) record(tf *tfolder, p *place, uidv, uid uint32, how, targetFlag
 		e.sinceCommit++
 	}
 	tf.onTarget[uid] = true
-	if uid > tf.maxUID {
-		tf.maxUID = uid
-	}
 	tf.bySource[p.id] = r
 	tf.byHash[p.hash] = append(tf.byHash[p.hash], r)
 	r.place, p.row = p, r

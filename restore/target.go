@@ -166,8 +166,8 @@ func (e *engine) open(tf *tfolder) error {
 	}
 	for _, u := range uids {
 		tf.onTarget[u] = true
-		if u > tf.maxUID {
-			tf.maxUID = u
+		if u > tf.scanned {
+			tf.scanned = u
 		}
 	}
 	rows, err := e.repo.Ledger(e.ctx, e.t.Name, tf.name, tf.uidv)

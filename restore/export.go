@@ -1,0 +1,367 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"os"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mailkeep/mailkeep/archive"
+	"github.com/mailkeep/mailkeep/internal/mailfmt"
+	"github.com/mailkeep/mailkeep/internal/progress"
+)
+
+// ExportOptions say which archived messages of an account go where.
+type ExportOptions struct {
+	Account string
+	Format  mailfmt.Format // Maildir, Mbox or EML
+	Out     string         // directory; created if missing
+	// Include chooses folders by name and hierarchy delimiter (see
+	// config.FolderFilter.Match); nil means all.
+	Include func(name string, delim rune) bool
+	// Since and Before bound the INTERNALDATE: on or after Since, before
+	// Before. Zero means unbounded.
+	Since, Before time.Time
+	// IncludeDeleted also exports messages gone from the server.
+	IncludeDeleted bool
+	// Force writes into a directory that is not empty.
+	Force bool
+	// DryRun counts what would be written and writes nothing.
+	DryRun bool
+	// Sync fsyncs every Maildir and .eml file before renaming it into
+	// place (mbox files are always synced).
+	Sync bool
+}
+
+// ExportResult is what an export did.
+type ExportResult struct {
+	Account  string
+	Format   mailfmt.Format
+	Out      string
+	Started  time.Time
+	Finished time.Time
+	Folders  []ExportFolder
+	Messages int64 // messages written (or, in a dry run, that would be)
+	Bytes    int64
+	Warnings int64   // messages written with something left out (keywords)
+	Errors   []error // messages that could not be exported
+	Fatal    error   // the export stopped (or never started)
+	DryRun   bool
+}
+
+// ExportFolder is one folder's part of an ExportResult.
+type ExportFolder struct {
+	Name     string
+	Path     string // the Maildir, mbox file or .eml directory written
+	Messages int64
+	Bytes    int64
+	Failed   int64
+}
+
+// OK reports whether everything selected was exported.
+func (r *ExportResult) OK() bool { return r.Fatal == nil && len(r.Errors) == 0 }
+
+// Err sums the failures up as one error, or nil.
+func (r *ExportResult) Err() error {
+	if r.OK() {
+		return nil
+	}
+	var errs []error
+	if r.Fatal != nil {
+		errs = append(errs, r.Fatal)
+	}
+	return errors.Join(append(errs, r.Errors...)...)
+}
+
+// ErrNotEmpty is wrapped by the error of an export into a directory that
+// holds files, without Force.
+var ErrNotEmpty = errors.New("output directory is not empty")
+
+// Export writes the archived messages of one account into files. It
+// always returns a result; failures are in it. A message that cannot be
+// read or written is recorded and the export goes on; a full disk stops
+// it, with the unfinished file removed.
+func Export(ctx context.Context, repo *archive.Repo, o *ExportOptions, rep progress.Reporter) *ExportResult {
+	res := &ExportResult{Account: o.Account, Format: o.Format, Out: o.Out, Started: time.Now(), DryRun: o.DryRun}
+	defer func() { res.Finished = time.Now() }()
+	progress.Send(rep, progress.Event{Kind: progress.AccountStart, Account: o.Account})
+	if err := exportRun(ctx, repo, o, rep, res); err != nil {
+		res.Fatal = err
+		progress.Send(rep, progress.Event{Kind: progress.Failed, Account: o.Account, Err: err})
+	}
+	progress.Send(rep, progress.Event{Kind: progress.AccountDone, Account: o.Account, Err: res.Err()})
+	return res
+}
+
+func exportRun(ctx context.Context, repo *archive.Repo, o *ExportOptions, rep progress.Reporter, res *ExportResult) error {
+	acct, err := repo.LookupAccount(ctx, o.Account)
+	if err != nil {
+		return err
+	}
+	if err := exportCheckOut(o); err != nil {
+		return err
+	}
+	folders, err := repo.Folders(ctx, acct)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.Account, err)
+	}
+	byID := map[int64]*archive.Folder{}
+	for _, f := range folders {
+		if o.Include == nil || o.Include(f.Name, exportDelim(f)) {
+			byID[f.ID] = f
+		}
+	}
+	totals := exportTotals(ctx, repo, o)
+
+	var w mailfmt.Writer
+	if !o.DryRun {
+		w, err = mailfmt.NewWriter(o.Format, o.Out)
+		if err != nil {
+			return err
+		}
+		if mw, ok := w.(*mailfmt.MaildirWriter); ok {
+			mw.Sync = o.Sync
+		}
+	}
+	var cur *ExportFolder
+	var curF *archive.Folder
+	endFolder := func() {
+		if cur != nil {
+			res.Folders = append(res.Folders, *cur)
+			verb := "exported"
+			if o.DryRun {
+				verb = "would export"
+			}
+			text := fmt.Sprintf("%s %d messages, %s, to %s", verb, cur.Messages, exportSize(cur.Bytes), cur.Path)
+			if cur.Path == "" {
+				text = fmt.Sprintf("%s %d messages, %s, to the top folder", verb, cur.Messages, exportSize(cur.Bytes))
+			}
+			if cur.Failed > 0 {
+				text += fmt.Sprintf("; %d failed", cur.Failed)
+			}
+			progress.Send(rep, progress.Event{Kind: progress.FolderDone, Account: o.Account, Folder: cur.Name,
+				Total: cur.Messages, Bytes: cur.Bytes, Text: text})
+			cur = nil
+		}
+	}
+	q := archive.Query{Account: o.Account, IncludeGone: o.IncludeDeleted, Since: o.Since, Before: o.Before}
+	for e, err := range repo.Messages(ctx, q) {
+		if err != nil {
+			exportAbort(w)
+			return fmt.Errorf("%s: index: %w", o.Account, err)
+		}
+		if ctx.Err() != nil {
+			exportAbort(w)
+			return ctx.Err()
+		}
+		f := byID[e.Folder]
+		if f == nil {
+			continue
+		}
+		if f != curF {
+			endFolder()
+			curF = f
+			cur = &ExportFolder{Name: f.Name, Path: exportPath(o, f)}
+			t := totals[f.ID]
+			progress.Send(rep, progress.Event{Kind: progress.FolderStart, Account: o.Account, Folder: f.Name,
+				Total: t[0], TotalBytes: t[1]})
+		}
+		if o.DryRun {
+			cur.Messages++
+			cur.Bytes += e.Size
+			res.Messages++
+			res.Bytes += e.Size
+			progress.Send(rep, progress.Event{Kind: progress.Item, Account: o.Account, Folder: f.Name, UID: e.UID, Bytes: e.Size})
+			continue
+		}
+		err := exportOne(ctx, repo, w, f, e)
+		var dk *mailfmt.DroppedKeywordError
+		switch {
+		case err == nil:
+		case errors.As(err, &dk):
+			res.Warnings++
+			progress.Send(rep, progress.Event{Kind: progress.Warning, Account: o.Account, Folder: f.Name, UID: e.UID,
+				UIDL: e.UIDL, Text: dk.Error()})
+			err = nil
+		case mailfmt.DiskFull(err):
+			exportAbort(w)
+			endFolder()
+			return fmt.Errorf("%s/%s: %w; export stopped, the unfinished file was removed", o.Account, f.Name, err)
+		case ctx.Err() != nil:
+			exportAbort(w)
+			endFolder()
+			return ctx.Err()
+		}
+		if err != nil {
+			err = fmt.Errorf("%s/%s %s: %w", o.Account, f.Name, exportWhere(e), err)
+			res.Errors = append(res.Errors, err)
+			cur.Failed++
+			progress.Send(rep, progress.Event{Kind: progress.Failed, Account: o.Account, Folder: f.Name, UID: e.UID, UIDL: e.UIDL, Err: err})
+			continue
+		}
+		cur.Messages++
+		cur.Bytes += e.Size
+		res.Messages++
+		res.Bytes += e.Size
+		progress.Send(rep, progress.Event{Kind: progress.Item, Account: o.Account, Folder: f.Name, UID: e.UID, Bytes: e.Size})
+	}
+	endFolder()
+	if w != nil {
+		if err := w.Close(); err != nil {
+			exportAbort(w)
+			return fmt.Errorf("%s: %w", o.Account, err)
+		}
+	}
+	return nil
+}
+
+func exportAbort(w mailfmt.Writer) {
+	if w != nil {
+		w.Abort()
+	}
+}
+
+// exportOne streams one stored message into the writer.
+func exportOne(ctx context.Context, repo *archive.Repo, w mailfmt.Writer, f *archive.Folder, e *archive.Entry) error {
+	rc, size, err := repo.OpenMessage(ctx, e.Hash)
+	if err != nil {
+		return fmt.Errorf("read archive: %w", err)
+	}
+	defer rc.Close()
+	date := e.InternalDate
+	if date.IsZero() {
+		// POP3 has no INTERNALDATE: the Date: header is the next best.
+		date, _ = mail.ParseDate(e.Header.Date)
+	}
+	id := e.Hash.String()[:12]
+	if e.UID != 0 {
+		id = strconv.FormatUint(uint64(e.UID), 10)
+	}
+	_, err = w.Add(mailfmt.Folder{Name: f.Name, Delim: exportDelim(f)},
+		&mailfmt.Message{Body: &ctxReader{ctx: ctx, r: rc}, Size: size, Flags: e.Flags, Date: date, ID: id})
+	return err
+}
+
+// ctxReader stops a long copy when the context is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func exportWhere(e *archive.Entry) string {
+	if e.UIDL != "" {
+		return "uidl " + e.UIDL
+	}
+	return fmt.Sprintf("uid %d", e.UID)
+}
+
+func exportDelim(f *archive.Folder) rune {
+	if f.Delimiter == "" {
+		return 0
+	}
+	r, _ := utf8.DecodeRuneInString(f.Delimiter)
+	return r
+}
+
+// exportPath is where a folder goes, for the summary.
+func exportPath(o *ExportOptions, f *archive.Folder) string {
+	folder := mailfmt.Folder{Name: f.Name, Delim: exportDelim(f)}
+	switch o.Format {
+	case mailfmt.Maildir:
+		return mailfmt.MaildirPath(folder)
+	case mailfmt.Mbox:
+		return mailfmt.MboxPath(folder)
+	case mailfmt.EML:
+		return mailfmt.EMLDir(folder)
+	}
+	return ""
+}
+
+// exportCheckOut makes sure the output directory exists and is empty
+// (or Force is set).
+func exportCheckOut(o *ExportOptions) error {
+	switch o.Format {
+	case mailfmt.Maildir, mailfmt.Mbox, mailfmt.EML:
+	default:
+		return fmt.Errorf("cannot export as %q (want maildir, mbox or eml)", o.Format)
+	}
+	st, err := os.Stat(o.Out)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if o.DryRun {
+			return nil
+		}
+		if err := os.MkdirAll(o.Out, 0o755); err != nil {
+			return fmt.Errorf("output directory: %w", err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("output directory: %w", err)
+	case !st.IsDir():
+		return fmt.Errorf("%s is not a directory", o.Out)
+	}
+	d, err := os.Open(o.Out)
+	if err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	names, err := d.Readdirnames(1)
+	d.Close()
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("output directory %s: %w", o.Out, err)
+	}
+	if len(names) > 0 && !o.Force {
+		return fmt.Errorf("%s: %w", o.Out, ErrNotEmpty)
+	}
+	return nil
+}
+
+// exportTotals counts, per folder, the messages and bytes the query will
+// give, for progress bars. Date bounds are applied in Go (INTERNALDATE
+// is stored with its zone), so with them the totals are left unknown.
+func exportTotals(ctx context.Context, repo *archive.Repo, o *ExportOptions) map[int64][2]int64 {
+	out := map[int64][2]int64{}
+	if !o.Since.IsZero() || !o.Before.IsZero() {
+		return out
+	}
+	q := `SELECT m.folder, count(*), coalesce(sum(m.size),0) FROM messages m JOIN folders f ON f.id=m.folder
+		JOIN accounts a ON a.id=f.account WHERE a.name=?`
+	if !o.IncludeDeleted {
+		q += ` AND m.gone_since=0`
+	}
+	rows, err := repo.DB().QueryContext(ctx, q+` GROUP BY m.folder`, o.Account)
+	if err != nil {
+		return out
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, n, b int64
+		if rows.Scan(&id, &n, &b) == nil {
+			out[id] = [2]int64{n, b}
+		}
+	}
+	return out
+}
+
+func exportSize(n int64) string {
+	switch {
+	case n >= 10<<30:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 10<<20:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 10<<10:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
