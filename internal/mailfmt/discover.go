@@ -114,7 +114,7 @@ func (d *discovery) add(m Mailbox, levels []string) {
 	for i, l := range levels {
 		safe, changed := SafeName(l)
 		if changed {
-			d.problems = append(d.problems, &Problem{Path: m.Path, Err: fmt.Errorf("name is not valid UTF-8; folder level imported as %q", safe)})
+			d.problems = append(d.problems, &Problem{Path: m.Path, Err: fmt.Errorf("%w; folder level imported as %q", ErrBadName, safe)})
 		}
 		levels[i] = safe
 	}
@@ -170,7 +170,7 @@ func (d *discovery) file(path, rel string, single bool) error {
 		levels := strings.Split(strings.TrimSuffix(filepath.ToSlash(rel), filepath.Ext(rel)), "/")
 		d.add(Mailbox{Path: path, Format: IMAPBackup, KeyPrefix: "imap-backup:" + keyRel(strings.TrimSuffix(rel, filepath.Ext(rel)))}, levels)
 	case d.format == "" || d.format == Mbox:
-		if isBookkeeping(name) {
+		if isBookkeeping(name) && ext != ".mbox" && ext != ".mbx" {
 			return nil
 		}
 		ok, err := sniffMbox(path)
@@ -208,7 +208,7 @@ func unescapeLevels(levels []string) []string {
 // imap-backup keep beside the mail.
 func isBookkeeping(name string) bool {
 	switch {
-	case strings.HasPrefix(name, "dovecot"), name == "subscriptions", name == "maildirfolder",
+	case strings.HasPrefix(name, "dovecot.") || strings.HasPrefix(name, "dovecot-"), name == "subscriptions", name == "maildirfolder",
 		name == "courierimapsubscribed", name == "courierimapuiddb", name == "msf",
 		strings.HasSuffix(name, ".msf"), strings.HasSuffix(name, ".json"):
 		return true

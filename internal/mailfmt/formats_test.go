@@ -233,6 +233,7 @@ func TestDiscover(t *testing.T) {
 	mk("mboxes/INBOX", from)
 	mk("mboxes/Archive.sbd/2019", from)
 	mk("mboxes/Sent.mbox", from)
+	mk("mboxes/Lists/dovecot.mbox", from)
 	mk("mboxes/empty.mbox", "")
 	mk("mboxes/INBOX.msf", "junk")
 	mk("mboxes/notes.txt", "not mail")
@@ -267,6 +268,7 @@ func TestDiscover(t *testing.T) {
 		"mbox mboxes/Archive/2019 <- mboxes/Archive.sbd/2019",
 		"mbox mboxes/INBOX <- mboxes/INBOX",
 		"mbox mboxes/Sent <- mboxes/Sent.mbox",
+		"mbox mboxes/Lists/dovecot <- mboxes/Lists/dovecot.mbox",
 		"mbox mboxes/empty <- mboxes/empty.mbox",
 	}
 	slices.Sort(got)
@@ -285,7 +287,7 @@ func TestDiscover(t *testing.T) {
 		}{
 			{"Maildir", []string{"Archive/2019", "Entwürfe", "INBOX", "Sent"}},
 			{"mbsync", []string{"INBOX", "Lists/dovecot"}},
-			{"mboxes", []string{"Archive/2019", "INBOX", "Sent", "empty"}},
+			{"mboxes", []string{"Archive/2019", "INBOX", "Lists/dovecot", "Sent", "empty"}},
 			{"eml", []string{"Receipts", "Receipts/Sub"}},
 			{"eml/Receipts", []string{"Receipts", "Sub"}},
 			{"ib", []string{"INBOX"}},

@@ -81,7 +81,7 @@ func OpenMaildir(dir, keyPrefix string) (*MaildirReader, error) {
 				if !e.IsDir() {
 					what = "not a regular file (" + e.Type().String() + ")"
 				}
-				r.problems = append(r.problems, &Problem{Path: path, Err: fmt.Errorf("stray entry in a Maildir: %s; skipped", what)})
+				r.problems = append(r.problems, &Problem{Path: path, Err: fmt.Errorf("%w in a Maildir: %s; skipped", ErrStray, what)})
 				continue
 			}
 			info, err := e.Info()

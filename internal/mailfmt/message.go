@@ -129,6 +129,14 @@ func (p *Problem) Unwrap() error { return p.Err }
 // cut short.
 var ErrTruncated = errors.New("file ends in the middle of a line (truncated?)")
 
+// ErrStray is wrapped by problems that lose no mail: an entry in a
+// Maildir's cur/ or new/ that is not a message file.
+var ErrStray = errors.New("stray entry")
+
+// ErrBadName is wrapped by problems about names that are not UTF-8: the
+// mail is still read, under a name with the bad bytes written %XX.
+var ErrBadName = errors.New("name is not valid UTF-8")
+
 // DiskFull reports whether err means the output device has no room left:
 // the export must stop, there is no point in trying the next message.
 func DiskFull(err error) bool {

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailkeep/mailkeep/archive"
+	"github.com/mailkeep/mailkeep/internal/config"
+	"github.com/mailkeep/mailkeep/internal/mailfmt"
+	"github.com/mailkeep/mailkeep/restore"
+)
+
+func init() { subcommands = append(subcommands, newExportCmd) }
+
+func newExportCmd(g *globals) *cobra.Command {
+	var o struct {
+		format, out, since, before, archiveDir string
+		folders, exclude                       []string
+		includeDeleted, force, dryRun, sync    bool
+	}
+	cmd := &cobra.Command{
+		Use:   "export ACCOUNT --format maildir|mbox|eml --out DIR",
+		Short: "Write an account's archived mail out as Maildir, mbox or .eml files",
+		Long: `Writes the archived messages of ACCOUNT into DIR, byte for byte:
+
+  maildir  a Maildir++ tree (INBOX in DIR, other folders in DIR/.Name.Sub),
+           flags in the file names, keywords in dovecot-keywords, file
+           times = INTERNALDATE; Dovecot, mutt/neomutt and notmuch read it.
+  mbox     one mboxrd file per folder (DIR/INBOX.mbox, DIR/Archive/2019.mbox)
+           with "From sender date" lines; no flags.
+  eml      one .eml file per message, a directory per folder, named by date
+           (2019-03-04T050607Z-1234.eml); no flags.
+
+Messages gone from the server are left out unless --include-deleted.
+Nothing appears under its final name before it is complete. DIR must be
+empty or new, unless --force.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format := mailfmt.Format(strings.ToLower(o.format))
+			switch format {
+			case mailfmt.Maildir, mailfmt.Mbox, mailfmt.EML:
+			case "":
+				return usageErr("--format is required (maildir, mbox or eml)")
+			default:
+				return usageErr("--format %q: want maildir, mbox or eml", o.format)
+			}
+			if o.out == "" {
+				return usageErr("--out DIR is required")
+			}
+			since, err := xferParseDay("--since", o.since)
+			if err != nil {
+				return err
+			}
+			before, err := xferParseDay("--before", o.before)
+			if err != nil {
+				return err
+			}
+			for _, p := range append(append([]string(nil), o.folders...), o.exclude...) {
+				if p == "" {
+					return usageErr("--folder and --exclude take a folder name or pattern")
+				}
+			}
+			dir, err := g.xferArchiveDir(o.archiveDir)
+			if err != nil {
+				return err
+			}
+			repo, err := openArchiveRO(cmd.Context(), dir)
+			if err != nil {
+				return err
+			}
+			defer repo.Close()
+			filter := config.FolderFilter{Include: o.folders, Exclude: o.exclude}
+			res := restore.Export(cmd.Context(), repo, &restore.ExportOptions{
+				Account: args[0], Format: format, Out: o.out, Include: filter.Match,
+				Since: since, Before: before, IncludeDeleted: o.includeDeleted,
+				Force: o.force, DryRun: o.dryRun, Sync: o.sync,
+			}, newUI(g, "exported"))
+			g.printExportSummary(res)
+			return exportExit(cmd.Context(), res)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.format, "format", "", "maildir, mbox or eml (required)")
+	f.StringVarP(&o.out, "out", "o", "", "directory to write into (required; created if missing)")
+	f.StringArrayVar(&o.folders, "folder", nil, "export only folders matching this pattern (repeatable; * and % wildcards)")
+	f.StringArrayVar(&o.exclude, "exclude", nil, "leave out folders matching this pattern (repeatable)")
+	f.StringVar(&o.since, "since", "", "only messages with INTERNALDATE on or after this day (YYYY-MM-DD) or time (RFC 3339)")
+	f.StringVar(&o.before, "before", "", "only messages with INTERNALDATE before this day or time")
+	f.BoolVar(&o.includeDeleted, "include-deleted", false, "also export messages that are gone from the server")
+	f.BoolVar(&o.force, "force", false, "write into a directory that is not empty")
+	f.BoolVarP(&o.dryRun, "dry-run", "n", false, "count what would be written; write nothing")
+	f.BoolVar(&o.sync, "sync", false, "fsync every file before renaming it into place (slower; mbox files are always synced)")
+	f.StringVar(&o.archiveDir, "archive", "", "archive directory (default: archive: from the config)")
+	return cmd
+}
+
+// xferArchiveDir is --archive, or the config's archive.
+func (g *globals) xferArchiveDir(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return "", err
+	}
+	return cfg.Archive, nil
+}
+
+// xferParseDay reads YYYY-MM-DD (midnight, local time) or RFC 3339.
+func xferParseDay(flag, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02", s, time.Local); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, usageErr("%s %q: want a day (2019-03-04) or a time (2019-03-04T05:06:07+01:00)", flag, s)
+}
+
+func (g *globals) printExportSummary(r *restore.ExportResult) {
+	secs := r.Finished.Sub(r.Started).Seconds()
+	if g.json {
+		out := map[string]any{"event": "summary", "account": r.Account, "ok": r.OK(), "format": string(r.Format), "out": r.Out,
+			"exported": r.Messages, "bytes": r.Bytes, "warnings": r.Warnings, "errors": len(r.Errors), "seconds": secs,
+			"dry_run": r.DryRun}
+		if e := r.Err(); e != nil {
+			out["error"] = oneLine(e.Error())
+		}
+		writeJSON(g.stdout, out)
+		return
+	}
+	status := "ok"
+	switch {
+	case r.Fatal != nil:
+		status = "FAILED: " + oneLine(r.Fatal.Error())
+	case !r.OK():
+		status = fmt.Sprintf("PARTLY DONE: %d messages failed", len(r.Errors))
+	}
+	verb := "exported"
+	if r.DryRun {
+		verb = "would export"
+	}
+	fmt.Fprintf(g.stdout, "%-20s %s %d messages, %s as %s to %s, %.1fs", r.Account, verb, r.Messages, humanBytes(r.Bytes), r.Format, r.Out, secs)
+	if r.Warnings > 0 {
+		fmt.Fprintf(g.stdout, ", %d warnings", r.Warnings)
+	}
+	fmt.Fprintf(g.stdout, "  %s\n", status)
+}
+
+// exportExit maps the result to an exit code. The failures themselves
+// were reported as progress events (stderr, or JSON on stdout).
+func exportExit(ctx context.Context, r *restore.ExportResult) error {
+	switch {
+	case ctx.Err() != nil:
+		return &exitError{code: exitInterrupted}
+	case errors.Is(r.Fatal, restore.ErrNotEmpty):
+		return &exitError{code: exitFailed, hint: "export into a new or empty directory, or pass --force to add to it"}
+	case errors.Is(r.Fatal, archive.ErrNotFound):
+		return &exitError{code: exitFailed, hint: "'mailkeep ls' lists the archived accounts"}
+	case mailfmt.DiskFull(r.Fatal):
+		return &exitError{code: exitFailed, hint: "free some space (or export fewer folders with --folder) and export into a new directory"}
+	case r.Fatal != nil && r.Messages == 0:
+		return &exitError{code: exitFailed}
+	case !r.OK():
+		return &exitError{code: exitPartial}
+	}
+	return nil
+}
