@@ -555,4 +555,3 @@ func (im *importer) record(x *importBox, it *item) error {
 	}
 	return nil
 }
-
