@@ -27,6 +27,14 @@ func (b *pop3Backup) deletions(l *listing) []deletion {
 	if !b.deleting() {
 		return nil
 	}
+	// What the index holds once committed, read on the reader connection:
+	// the writer transaction is shared by every account of the process,
+	// so "our Commit returned" alone does not prove our rows are in.
+	committed, err := b.committedPlaces()
+	if err != nil {
+		b.res.Errors = append(b.res.Errors, fmt.Errorf("%s/%s: nothing deleted: %w", b.a.Name, POP3Folder, err))
+		return nil
+	}
 	var out []deletion
 	for _, e := range l.entries {
 		if b.ctx.Err() != nil {
@@ -51,6 +59,10 @@ func (b *pop3Backup) deletions(l *listing) []deletion {
 		if p == nil || !b.due(p.first) {
 			continue
 		}
+		if c, ok := committed[key]; !ok || c != p.hash {
+			b.fail(e, fmt.Errorf("not deleted from the server: its archive entry %q is not committed", key))
+			continue
+		}
 		if err := b.verify(p.hash); err != nil {
 			b.fail(e, fmt.Errorf("not deleted from the server: the archived copy failed its check: %w", err))
 			continue
@@ -58,6 +70,29 @@ func (b *pop3Backup) deletions(l *listing) []deletion {
 		out = append(out, deletion{e: e, key: key})
 	}
 	return out
+}
+
+// committedPlaces returns key -> hash of the places of the folder that
+// the committed index holds as present.
+func (b *pop3Backup) committedPlaces() (map[string]archive.Hash, error) {
+	rows, err := b.repo.DB().QueryContext(b.ctx, `SELECT uidl, hash FROM messages
+		WHERE folder=? AND uidvalidity=0 AND uid=0 AND uidl<>'' AND gone_since=0`, b.folder.ID)
+	if err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]archive.Hash{}
+	for rows.Next() {
+		var key string
+		var raw []byte
+		if err := rows.Scan(&key, &raw); err != nil {
+			return nil, fmt.Errorf("index: %w", err)
+		}
+		var h archive.Hash
+		copy(h[:], raw)
+		out[key] = h
+	}
+	return out, rows.Err()
 }
 
 // verify reads an archived message back and checks its hash, once per

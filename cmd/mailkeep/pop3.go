@@ -62,7 +62,7 @@ func (g *globals) checkPOP3(ctx context.Context, a *config.Account, r *checkRepo
 	r.folders = append(r.folders, checkFolder{name: "INBOX", messages: uint32(n)})
 	r.notes = append(r.notes, fmt.Sprintf("maildrop: %d messages, %s", n, humanBytes(size)))
 	if _, err := c.UIDL(ctx); errors.Is(err, pop3.ErrNoUIDL) {
-		r.notes = append(r.notes, "server has no UIDL: messages are identified by content (slower re-runs)")
+		r.notes = append(r.notes, "server has no UIDL: every backup downloads the whole maildrop again and identifies messages by content (nothing is stored twice); delete or delete_after keeps the maildrop small")
 	} else if err != nil {
 		return fmt.Errorf("UIDL: %w", err)
 	}
