@@ -329,3 +329,26 @@ func TestGoneAndAsOf(t *testing.T) {
 		t.Fatalf("PresentUIDs() = %v, want [1 3]", uids)
 	}
 }
+
+func TestOddDirectoryNames(t *testing.T) {
+	ctx := context.Background()
+	for _, name := range []string{"with#hash", "with?query", "with space", "with%25percent", "caf\u00e9"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), name)
+			r, err := Open(ctx, dir, &Options{Create: true})
+			if err != nil {
+				t.Fatalf("Open(%q) = %v", dir, err)
+			}
+			defer r.Close()
+			if _, _, err := r.PutMessage(ctx, []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "index.db")); err != nil {
+				t.Fatalf("index not inside the archive directory: %v", err)
+			}
+		})
+	}
+}

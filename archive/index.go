@@ -111,7 +111,9 @@ func (r *Repo) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	if err := fn(r.tx); err != nil {
-		return err
+		// A failed statement leaves the shared transaction in doubt: roll
+		// everything back and refuse further writes (see abortLocked).
+		return r.abortLocked(err)
 	}
 	r.dirty = true
 	return nil

@@ -312,6 +312,12 @@ func (r *Repo) PutMessageReader(ctx context.Context, src io.Reader, size int64) 
 		return Hash{}, 0, false, err
 	}
 	n, err := io.Copy(io.MultiWriter(hasher, head, enc), src)
+	if err == nil && size >= 0 && n != size {
+		// A reader that ends early with a plain EOF (go-imap does this when
+		// the connection drops inside a literal) must not pass for a
+		// complete message.
+		err = fmt.Errorf("message ended after %d of %d bytes: %w", n, size, io.ErrUnexpectedEOF)
+	}
 	if err != nil {
 		enc.Close()
 		return Hash{}, n, false, err

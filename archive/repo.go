@@ -127,7 +127,9 @@ func sqliteDSN(path string, readOnly bool) string {
 	if readOnly {
 		q.Set("mode", "ro")
 	}
-	return "file:" + path + "?" + q.Encode()
+	// The path is URI-escaped: a '#' or '?' in a directory name would
+	// otherwise end the file name (SQLite URI filenames, RFC 3986).
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
 func (r *Repo) openDB(ctx context.Context) error {
@@ -184,7 +186,7 @@ func (r *Repo) begin(ctx context.Context) error {
 		return errors.New("archive is closed")
 	}
 	if r.failed != nil {
-		return fmt.Errorf("archive writes stopped after an earlier failure: %w", r.failed)
+		return &WriteError{Err: fmt.Errorf("writes stopped after an earlier failure: %w", r.failed)}
 	}
 	if r.tx != nil {
 		return nil
@@ -197,6 +199,14 @@ func (r *Repo) begin(ctx context.Context) error {
 	r.pending = map[Hash]Blob{}
 	return nil
 }
+
+// WriteError is a failure to write the archive itself (a full disk, an
+// I/O error). The open transaction was rolled back and the Repo accepts no
+// more writes; a retry against the mail server cannot help.
+type WriteError struct{ Err error }
+
+func (e *WriteError) Error() string { return "archive: " + e.Err.Error() }
+func (e *WriteError) Unwrap() error { return e.Err }
 
 // Commit makes every change since the last commit durable: first the pack
 // bytes are synced, then the index transaction commits.
@@ -239,6 +249,10 @@ func (r *Repo) commitLocked(ctx context.Context) error {
 // its last committed size, so that a failed write (a full disk) leaves
 // the archive exactly as it was at the last commit.
 func (r *Repo) abortLocked(cause error) error {
+	var we *WriteError
+	if cause != nil && !errors.As(cause, &we) {
+		cause = &WriteError{Err: cause}
+	}
 	if cause != nil && r.failed == nil {
 		// Other goroutines may have had rows in the rolled-back transaction;
 		// their in-memory state no longer matches the index, so no more

@@ -1,8 +1,10 @@
 package backup
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/internal/dovecot"
+	"github.com/mailkeep/mailkeep/internal/progress"
 	"github.com/mailkeep/mailkeep/internal/sample"
 )
 
@@ -33,7 +36,13 @@ func crashChild(addr, dir string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	res := IMAP(ctx, repo, &IMAPAccount{Name: "acct", Dial: dialer(addr, 5*time.Second), CommitEvery: 25}, nil)
+	// One line per stored message tells the parent how far the run got.
+	rep := reporterFunc(func(e progress.Event) {
+		if e.Kind == progress.Item {
+			os.Stdout.WriteString("item\n")
+		}
+	})
+	res := IMAP(ctx, repo, &IMAPAccount{Name: "acct", Dial: dialer(addr, 5*time.Second), CommitEvery: 25}, rep)
 	repo.Commit(ctx)
 	repo.Close()
 	if !res.OK() {
@@ -68,21 +77,28 @@ func TestKillDuringBackup(t *testing.T) {
 		}
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), "MAILKEEP_CRASH_CHILD="+srv.Addr(), "MAILKEEP_CRASH_DIR="+dir)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		delay := time.Duration(5+rng.IntN(150)) * time.Millisecond
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("round %d: child failed before the kill: %v", round, err)
-			}
-		case <-time.After(delay):
+		// Kill after a random number of stored messages: mid-stream, at
+		// or between checkpoints, wherever that lands.
+		killAt := 1 + rng.IntN(140)
+		sc := bufio.NewScanner(out)
+		seen := 0
+		for seen < killAt && sc.Scan() {
+			seen++
+		}
+		if seen == killAt {
 			cmd.Process.Signal(syscall.SIGKILL)
-			<-done
 			kills++
+		}
+		io.Copy(io.Discard, out)
+		if err := cmd.Wait(); err != nil && seen < killAt {
+			t.Fatalf("round %d: child failed before the kill: %v", round, err)
 		}
 		// After every kill the archive opens (cutting any uncommitted
 		// tail) and verifies.
@@ -95,14 +111,14 @@ func TestKillDuringBackup(t *testing.T) {
 		committed = tot.Places
 		repo.Close()
 		if err != nil || !v.OK() {
-			t.Fatalf("round %d: Verify() after kill at %s = %+v, %v", round, delay, v, err)
+			t.Fatalf("round %d: Verify() after a kill at message %d = %+v, %v", round, seen, v, err)
 		}
 	}
 	t.Logf("killed the backup %d times; %d places committed before the final run", kills, committed)
 	if committed == 0 {
 		t.Fatalf("no kill landed after a checkpoint; the test did not exercise resuming")
 	}
-	if kills < 3 {
+	if kills < 6 {
 		t.Fatalf("only %d of 8 rounds were killed mid-run; the test did not exercise recovery", kills)
 	}
 	repo := openRepo(t, dir)

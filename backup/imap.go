@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -142,7 +141,8 @@ func (b *imapBackup) run() error {
 }
 
 func (b *imapBackup) repoFailed(err error) bool {
-	return strings.Contains(err.Error(), "archive writes stopped") || strings.Contains(err.Error(), "index: ")
+	var we *archive.WriteError
+	return errors.As(err, &we)
 }
 
 func (b *imapBackup) connect() error {
@@ -179,7 +179,7 @@ func (b *imapBackup) retry(what string, fn func() error) error {
 			return err
 		}
 		broken := b.conn == nil || b.conn.Broken()
-		if !broken && !imapconn.Transient(err) {
+		if (!broken && !imapconn.Transient(err)) || b.repoFailed(err) {
 			return err
 		}
 		if b.retries >= max {

@@ -208,12 +208,16 @@ func (b *imapBackup) fetchRange(fx *folderRun, g *ingester, set imap.NumSet) err
 			break
 		}
 	}
-	// A dropped connection may show only here (LIBRARIES.md): always check.
-	cerr := fc.Close()
 	if loopErr != nil {
+		// After a broken body go-imap's reader goroutine may still touch
+		// the command: close the connection and wait before Close.
+		b.conn.Client.Close()
+		<-b.conn.Client.Closed()
+		fc.Close()
 		return loopErr
 	}
-	return cerr
+	// A dropped connection may show only here (LIBRARIES.md): always check.
+	return fc.Close()
 }
 
 // readMessage collects one FETCH response. The server chooses the order
