@@ -301,13 +301,13 @@ func (b *pop3Backup) record(e *entry, it *item) error {
 		size = int64(len(it.raw))
 	}
 	b.mu.Lock()
-	shared := e.dup
-	if p := b.places[e.uidl]; e.uidl != "" && !shared && p != nil && p.hash != it.hash {
-		shared = true
-		defer b.warn(e, fmt.Sprintf("the server now has other bytes under this UIDL than the archive; archived them as a new message (sha256 %s)", it.hash))
-	}
-	key := keyFor(e.uidl, it.hash, shared)
+	p := b.places[e.uidl]
+	changed := e.uidl != "" && !e.dup && p != nil && p.hash != it.hash
 	b.mu.Unlock()
+	if changed {
+		b.warn(e, fmt.Sprintf("the server now has other bytes under this UIDL than the archive; archived them as a new message (sha256 %s)", it.hash))
+	}
+	key := keyFor(e.uidl, it.hash, e.dup || changed)
 	if err := b.repo.AddMessage(b.ctx, &archive.Message{Folder: b.folder.ID, UIDL: key, Hash: it.hash, Size: size}); err != nil {
 		return err
 	}
