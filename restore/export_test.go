@@ -38,7 +38,7 @@ func (p place) hash() string { return archive.HashBytes(p.raw).String() }
 // exportArchive makes an archive whose account "work" holds the awkward
 // messages, n generated ones over the sample folders (keywords, zones,
 // duplicates), and one message gone from the server.
-func exportArchive(t testing.TB, n int) (*archive.Repo, []place) {
+func exportArchive(t testing.TB, n int, extra ...place) (*archive.Repo, []place) {
 	t.Helper()
 	ctx := context.Background()
 	repo, err := archive.Open(ctx, t.TempDir(), &archive.Options{Create: true})
@@ -57,6 +57,7 @@ func exportArchive(t testing.TB, n int) (*archive.Repo, []place) {
 	}
 	places = append(places, place{folder: "Sent", raw: []byte("Subject: deleted on the server\r\n\r\ngone\r\n"),
 		date: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), gone: true})
+	places = append(places, extra...)
 	acct, err := repo.Account(ctx, "work", "imap")
 	if err != nil {
 		t.Fatal(err)

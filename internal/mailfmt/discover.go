@@ -273,16 +273,13 @@ func (d *discovery) maildirName(rel, path string) []string {
 	return levels
 }
 
-// decodeLevel decodes a modified UTF-7 level, leaving a name that is not
-// valid modified UTF-7 (Dovecot with mailbox_list_utf8, a person's own
-// folder) as it is.
+// decodeLevel decodes a modified UTF-7 level (and the look-alikes
+// MaildirPath writes for '.' and '/'), leaving a name that is not valid
+// modified UTF-7 (Dovecot with mailbox_list_utf8, a person's own folder)
+// as it is.
 func decodeLevel(l string) string {
 	if s, err := DecodeMUTF7(l); err == nil {
-		return s
-	}
-	// MaildirPath writes '.' and '/' inside a level this way.
-	if s, err := DecodeMUTF7(strings.NewReplacer("&AC4-", ".", "&AC8-", "/").Replace(l)); err == nil {
-		return s
+		return unLookAlike.Replace(s)
 	}
 	return l
 }

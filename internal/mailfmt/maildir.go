@@ -36,9 +36,14 @@ var letterFlag = map[byte]string{
 
 // MaildirPath is the Maildir++ directory of a folder relative to the
 // Maildir root, as Dovecot lays it out by default: "" for INBOX,
-// ".Sent", ".Archive.2019"; each level in modified UTF-7. A '.' inside a
-// level (which Maildir++ uses between levels) is written "&AC4-", its
-// modified UTF-7 form, so that no two folders share a directory.
+// ".Sent", ".Archive.2019"; each level in modified UTF-7.
+//
+// Maildir++ uses '.' between levels, so a '.' inside a level cannot be
+// written as it is; Dovecot itself refuses such names, and rejects the
+// modified UTF-7 form of '.'. It is written as U+2024 (ONE DOT LEADER,
+// "&ICQ-"), which Dovecot and mail clients show as a dot; a '/' inside a
+// level (servers whose delimiter is '.') likewise as U+2215 (DIVISION
+// SLASH). Import turns both back.
 func MaildirPath(folder Folder) string {
 	if folder.IsInbox() || folder.Name == "" {
 		return ""
@@ -46,13 +51,15 @@ func MaildirPath(folder Folder) string {
 	levels := folder.Levels()
 	parts := make([]string, len(levels))
 	for i, l := range levels {
-		e := EncodeMUTF7(l)
-		e = strings.ReplaceAll(e, ".", "&AC4-")
-		e = strings.ReplaceAll(e, "/", "&AC8-")
-		parts[i] = e
+		parts[i] = EncodeMUTF7(lookAlike.Replace(l))
 	}
 	return "." + strings.Join(parts, ".")
 }
+
+var (
+	lookAlike   = strings.NewReplacer(".", "\u2024", "/", "\u2215")
+	unLookAlike = strings.NewReplacer("\u2024", ".", "\u2215", "/")
+)
 
 // MaildirWriter writes a Maildir++ tree: INBOX in DIR itself, other
 // folders in DIR/.Name.Sub, each with cur/, new/ and tmp/ (and the
