@@ -264,4 +264,3 @@ func trunc(b []byte) string {
 	}
 	return string(b)
 }
-
