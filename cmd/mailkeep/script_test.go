@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/mailkeep/mailkeep/archive"
+	"github.com/mailkeep/mailkeep/internal/imapsrv"
+	"github.com/mailkeep/mailkeep/internal/sample"
+)
+
+// CLI behaviour as a user sees it (STYLE.md 9): the scripts in
+// testdata/script run the real command, with an in-process IMAP server
+// per script whose port is $IMAPPORT (user alice, password $PASSWORD).
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"mailkeep": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+	})
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			srv := imapsrv.New(nil)
+			if err := srv.Start(); err != nil {
+				return err
+			}
+			env.Defer(func() { srv.Close() })
+			srv.AddUser("alice", "s3cret-pw")
+			for _, f := range sample.Folders {
+				if f.Name != "INBOX" {
+					var su []imap.MailboxAttr
+					if f.SpecialUse != "" {
+						su = append(su, imap.MailboxAttr(f.SpecialUse))
+					}
+					srv.AddMailbox("alice", f.Name, su...)
+				}
+			}
+			for _, m := range sample.Generate(40, 9) {
+				srv.AddMessage("alice", m.Folder, m.Raw, m.Flags, m.Date)
+			}
+			for i, m := range sample.Awkward() {
+				srv.AddMessage("alice", "INBOX", m.Raw, nil, time.Date(2020, 1, 1+i, 0, 0, 0, 0, time.UTC))
+			}
+			env.Values["srv"] = srv
+			env.Setenv("IMAPPORT", portOf(srv.Addr()))
+			env.Setenv("PASSWORD", "s3cret-pw")
+			env.Setenv("HOME", env.WorkDir)
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// expand FILE: replace $VARS in FILE from the script's environment.
+			"expand": func(ts *testscript.TestScript, neg bool, args []string) {
+				b, err := os.ReadFile(ts.MkAbs(args[0]))
+				ts.Check(err)
+				ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(os.Expand(string(b), ts.Getenv)), 0o600))
+			},
+			// add-mail FOLDER N: N new messages arrive on the server.
+			"add-mail": func(ts *testscript.TestScript, neg bool, args []string) {
+				srv := ts.Value("srv").(*imapsrv.Server)
+				n, _ := strconv.Atoi(args[1])
+				for _, m := range sample.Generate(n, uint64(time.Now().UnixNano())) {
+					srv.AddMessage("alice", args[0], m.Raw, nil, m.Date)
+				}
+			},
+			// corrupt-pack ARCHIVE: flip a byte in the middle of the first pack.
+			"corrupt-pack": func(ts *testscript.TestScript, neg bool, args []string) {
+				path := ts.MkAbs(args[0]) + "/data/00000001.pack"
+				f, err := os.OpenFile(path, os.O_RDWR, 0)
+				ts.Check(err)
+				st, _ := f.Stat()
+				b := []byte{0}
+				f.ReadAt(b, st.Size()/2)
+				b[0] ^= 0xff
+				f.WriteAt(b, st.Size()/2)
+				f.Close()
+			},
+			// hold-lock ARCHIVE: another writer holds the archive until the script ends.
+			"hold-lock": func(ts *testscript.TestScript, neg bool, args []string) {
+				r, err := archive.Open(context.Background(), ts.MkAbs(args[0]), &archive.Options{Create: true, Purpose: "mailkeep backup (test holder)"})
+				ts.Check(err)
+				ts.Defer(func() { r.Close() })
+			},
+		},
+	})
+}
+
