@@ -328,6 +328,15 @@ func importWithPath(path string, err error) error {
 	return fmt.Errorf("%s: %w", path, err)
 }
 
+// importReadErr words an error reading a message.
+func importReadErr(err error) error {
+	var p *mailfmt.Problem
+	if errors.As(err, &p) {
+		return err // says where already
+	}
+	return fmt.Errorf("read: %w", err)
+}
+
 // importSourceError marks an error reading the source, as opposed to one
 // writing the archive.
 type importSourceError struct{ err error }
@@ -367,7 +376,7 @@ func (im *importer) message(x *importBox, m *mailfmt.Message, g *ingester) error
 	case m.Size >= 0 && m.Size <= bigInline:
 		raw = make([]byte, m.Size)
 		if _, err := io.ReadFull(m.Body, raw); err != nil {
-			return fmt.Errorf("read: %w", err)
+			return importReadErr(err)
 		}
 		// A file that grew since it was listed is read as listed.
 	case m.Size >= 0:
@@ -377,7 +386,7 @@ func (im *importer) message(x *importBox, m *mailfmt.Message, g *ingester) error
 		var err error
 		buf, err = importReadUpTo(m.Body, buf, bigInline+1)
 		if err != nil {
-			return fmt.Errorf("read: %w", err)
+			return importReadErr(err)
 		}
 		if len(buf) <= bigInline {
 			raw = buf
@@ -469,7 +478,7 @@ func (im *importer) count(x *importBox, it *item, big io.Reader) error {
 		s := sha256.New()
 		var err error
 		if n, err = io.Copy(s, big); err != nil {
-			return fmt.Errorf("read: %w", err)
+			return importReadErr(err)
 		}
 		copy(h[:], s.Sum(nil))
 	} else {
