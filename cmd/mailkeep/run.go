@@ -28,6 +28,11 @@ type runOptions struct {
 	metricsFile string
 }
 
+// stopTimeout is how long a stopping daemon waits for its running jobs
+// before it exits anyway (the archive is crash-safe: what was not
+// committed is fetched again by the next run).
+const stopTimeout = 30 * time.Second
+
 // defaultDaemonLockWait is how long a daemon's job waits for another
 // process's lock on the archive when --lock-wait is not given.
 const defaultDaemonLockWait = 15 * time.Minute
@@ -46,7 +51,8 @@ With --daemon, mailkeep stays up and starts each job with a schedule at its
 times (the jobs named, or all scheduled jobs). A job never overlaps itself:
 a run that comes due while the previous one is still going is skipped and
 logged. SIGINT or SIGTERM stops it: running jobs finish the message in
-flight, commit, and it exits (status 0; a second signal exits at once).
+flight, commit, and it exits with status 0 (a second signal, or jobs
+still running after 30 seconds, make it exit at once with 130).
 SIGHUP re-reads the config; a config that does not load is reported and
 the previous one kept.
 
@@ -318,8 +324,12 @@ func (r *runner) daemon(ctx context.Context, names []string) error {
 		again := make(chan os.Signal, 1)
 		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
 		r.log.Info("stopping: running jobs finish the message in flight and commit")
-		<-again
-		r.log.Warn("second signal: exiting now")
+		select {
+		case <-again:
+			r.log.Warn("second signal: exiting now")
+		case <-time.After(stopTimeout):
+			r.log.Error("running jobs did not stop in time; exiting now", "waited", stopTimeout.String(), "running", fmt.Sprint(sch.Running()))
+		}
 		os.Exit(exitInterrupted)
 	}()
 	err := sch.Run(ctx)

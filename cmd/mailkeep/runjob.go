@@ -434,7 +434,9 @@ func (r *runner) execute(ctx context.Context, cfg *config.Config, kind string, a
 // decoded (nil when it is not JSON).
 func logEvent(ctx context.Context, log *slog.Logger, line string) map[string]any {
 	var ev map[string]any
-	if json.Unmarshal([]byte(line), &ev) != nil {
+	dec := json.NewDecoder(strings.NewReader(line))
+	dec.UseNumber() // byte counts stay whole numbers in logs and summaries
+	if dec.Decode(&ev) != nil {
 		if strings.TrimSpace(line) != "" {
 			log.Info(line)
 		}
@@ -601,17 +603,32 @@ func accountLine(s map[string]any) string {
 	}
 	var parts []string
 	for _, k := range []string{"new", "seen", "appended", "adopted", "deleted", "exported", "gone", "errors"} {
-		if v, ok := s[k].(float64); ok && v != 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", k, int64(v)))
+		if v := number(s[k]); v != 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, v))
 		}
 	}
-	if v, ok := s["bytes"].(float64); ok && v != 0 {
-		parts = append(parts, humanBytes(int64(v)))
+	if v := number(s["bytes"]); v != 0 {
+		parts = append(parts, humanBytes(v))
 	}
 	if len(parts) == 0 {
 		return name + ": " + state
 	}
 	return name + ": " + state + " (" + strings.Join(parts, ", ") + ")"
+}
+
+// number reads a whole number from decoded JSON (json.Number or float64).
+func number(v any) int64 {
+	switch n := v.(type) {
+	case json.Number:
+		if i, err := n.Int64(); err == nil {
+			return i
+		}
+		f, _ := n.Float64()
+		return int64(f)
+	case float64:
+		return int64(n)
+	}
+	return 0
 }
 
 // onFailure runs the job's on_failure command with the summary on its
