@@ -414,3 +414,62 @@ func TestRunDailyBudget(t *testing.T) {
 		}
 	}
 }
+
+func TestRunBacksOffFailingAccounts(t *testing.T) {
+	e := newRJEnv(t, []string{"alice", "carol"}, 1, "jobs:\n  hourly: {schedule: \"0 * * * *\", backup: [alice, carol]}\n")
+	ctx := context.Background()
+	now := time.Date(2026, 5, 10, 12, 0, 3, 0, time.UTC)
+	repo, err := archive.Open(ctx, e.archive, &archive.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// carol failed at 09:00, 10:00 and 11:00: four intervals of back-off.
+	for h := 9; h <= 11; h++ {
+		st := time.Date(2026, 5, 10, h, 0, 2, 0, time.UTC)
+		repo.RecordRun(ctx, archive.Run{Account: "carol", Job: "hourly", Kind: "backup", Started: st, Finished: st.Add(time.Second), Error: "login failed", Errors: 1})
+	}
+	repo.Commit(ctx)
+	repo.Close()
+
+	g := &globals{configPath: e.config, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	cfg, err := g.loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	g.stderr = &logs
+	r := &runner{g: g, log: g.runLogger(), now: func() time.Time { return now }}
+	r.setConfig(cfg)
+
+	res := r.runJob(ctx, cfg, cfg.Jobs["hourly"], true)
+	if res.Code != exitOK || len(res.Accounts) != 1 || res.Accounts[0]["account"] != "alice" {
+		t.Fatalf("scheduled run: code %d, ran %v; want alice only\n%s", res.Code, res.Accounts, logs.String())
+	}
+	want := "failed 3 runs in a row; backing off until 2026-05-10T14:30:02Z"
+	if len(res.Skipped) != 1 || res.Skipped[0].Account != "carol" || res.Skipped[0].Reason != want {
+		t.Errorf("skipped %+v, want carol: %s", res.Skipped, want)
+	}
+	if r.state["hourly"].skipped["backoff"] != 1 {
+		t.Errorf("back-off not counted: %v", r.state["hourly"].skipped)
+	}
+	// Run by hand (not scheduled), nothing is held back.
+	res = r.runJob(ctx, cfg, cfg.Jobs["hourly"], false)
+	if len(res.Accounts) != 2 || len(res.Skipped) != 0 {
+		t.Errorf("manual run: ran %d accounts, skipped %v; want both run", len(res.Accounts), res.Skipped)
+	}
+}
+
+func TestRunArchiveNotWritable(t *testing.T) {
+	e := newRJEnv(t, []string{"alice"}, 1, "jobs:\n  nightly: {backup: [alice]}\n")
+	file := filepath.Join(e.dir, "a-file")
+	os.WriteFile(file, nil, 0o600)
+	text, _ := os.ReadFile(e.config)
+	e.writeConfig(t, strings.Replace(string(text), "archive: "+e.archive, "archive: "+filepath.Join(file, "archive"), 1))
+	code, out, errs := e.cli("run", "nightly")
+	if code != exitFailed {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out, errs)
+	}
+	if lineWith(out, "nightly", "FAILED", "a-file/archive", "not a directory") == "" {
+		t.Errorf("result does not say what is wrong with the archive:\n%s\n%s", out, errs)
+	}
+}

@@ -263,6 +263,15 @@ func (r *runner) pickAccounts(ctx context.Context, cfg *config.Config, job *conf
 	if len(accts) == 0 {
 		return nil
 	}
+	needHistory := scheduled && job.Cron != nil
+	for _, a := range accts {
+		if acct := cfg.Accounts[a]; acct != nil && acct.MaxBytesPerDay > 0 {
+			needHistory = true
+		}
+	}
+	if !needHistory {
+		return accts
+	}
 	db, closeDB := r.history(ctx, cfg)
 	defer closeDB()
 	if db == nil {
