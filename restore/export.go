@@ -8,6 +8,7 @@ import (
 	"net/mail"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -124,62 +125,53 @@ func exportRun(ctx context.Context, repo *archive.Repo, o *ExportOptions, rep pr
 		if err != nil {
 			return err
 		}
-		if mw, ok := w.(*mailfmt.MaildirWriter); ok {
-			mw.Sync = o.Sync
+		switch fw := w.(type) {
+		case *mailfmt.MaildirWriter:
+			fw.Sync = o.Sync
+		case *mailfmt.EMLWriter:
+			fw.Sync = o.Sync
 		}
 	}
-	var cur *ExportFolder
-	var curF *archive.Folder
+	// Maildir and .eml files are independent: several workers write them
+	// (creating files is the slow part). An mbox is one stream: one worker.
+	workers := 1
+	if !o.DryRun && o.Format != mailfmt.Mbox {
+		workers = exportWorkers
+	}
+	var (
+		mu      sync.Mutex // guards res, cur and stop
+		cur     *ExportFolder
+		curF    *archive.Folder
+		stop    error // the first error that ends the export
+		pending sync.WaitGroup
+		jobs    = make(chan exportJob)
+		done    sync.WaitGroup
+	)
 	endFolder := func() {
-		if cur != nil {
-			res.Folders = append(res.Folders, *cur)
-			verb := "exported"
-			if o.DryRun {
-				verb = "would export"
-			}
-			text := fmt.Sprintf("%s %d messages, %s, to %s", verb, cur.Messages, exportSize(cur.Bytes), cur.Path)
-			if cur.Path == "" {
-				text = fmt.Sprintf("%s %d messages, %s, to the top folder", verb, cur.Messages, exportSize(cur.Bytes))
-			}
-			if cur.Failed > 0 {
-				text += fmt.Sprintf("; %d failed", cur.Failed)
-			}
-			progress.Send(rep, progress.Event{Kind: progress.FolderDone, Account: o.Account, Folder: cur.Name,
-				Total: cur.Messages, Bytes: cur.Bytes, Text: text})
-			cur = nil
+		if cur == nil {
+			return
 		}
-	}
-	q := archive.Query{Account: o.Account, IncludeGone: o.IncludeDeleted, Since: o.Since, Before: o.Before}
-	for e, err := range repo.Messages(ctx, q) {
-		if err != nil {
-			exportAbort(w)
-			return fmt.Errorf("%s: index: %w", o.Account, err)
-		}
-		if ctx.Err() != nil {
-			exportAbort(w)
-			return ctx.Err()
-		}
-		f := byID[e.Folder]
-		if f == nil {
-			continue
-		}
-		if f != curF {
-			endFolder()
-			curF = f
-			cur = &ExportFolder{Name: f.Name, Path: exportPath(o, f)}
-			t := totals[f.ID]
-			progress.Send(rep, progress.Event{Kind: progress.FolderStart, Account: o.Account, Folder: f.Name,
-				Total: t[0], TotalBytes: t[1]})
-		}
+		res.Folders = append(res.Folders, *cur)
+		verb := "exported"
 		if o.DryRun {
-			cur.Messages++
-			cur.Bytes += e.Size
-			res.Messages++
-			res.Bytes += e.Size
-			progress.Send(rep, progress.Event{Kind: progress.Item, Account: o.Account, Folder: f.Name, UID: e.UID, Bytes: e.Size})
-			continue
+			verb = "would export"
 		}
-		err := exportOne(ctx, repo, w, f, e)
+		text := fmt.Sprintf("%s %d messages, %s, to %s", verb, cur.Messages, exportSize(cur.Bytes), cur.Path)
+		if cur.Path == "" {
+			text = fmt.Sprintf("%s %d messages, %s, to the top folder", verb, cur.Messages, exportSize(cur.Bytes))
+		}
+		if cur.Failed > 0 {
+			text += fmt.Sprintf("; %d failed", cur.Failed)
+		}
+		progress.Send(rep, progress.Event{Kind: progress.FolderDone, Account: o.Account, Folder: cur.Name,
+			Total: cur.Messages, Bytes: cur.Bytes, Text: text})
+		cur = nil
+	}
+	// finish records the outcome of one message.
+	finish := func(j exportJob, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		f, e := j.f, j.e
 		var dk *mailfmt.DroppedKeywordError
 		switch {
 		case err == nil:
@@ -189,28 +181,94 @@ func exportRun(ctx context.Context, repo *archive.Repo, o *ExportOptions, rep pr
 				UIDL: e.UIDL, Text: dk.Error()})
 			err = nil
 		case mailfmt.DiskFull(err):
-			exportAbort(w)
-			endFolder()
-			return fmt.Errorf("%s/%s: %w; export stopped, the unfinished file was removed", o.Account, f.Name, err)
+			if stop == nil {
+				stop = fmt.Errorf("%s/%s: %w; export stopped, the unfinished file was removed", o.Account, f.Name, err)
+			}
+			return
 		case ctx.Err() != nil:
-			exportAbort(w)
-			endFolder()
-			return ctx.Err()
+			if stop == nil {
+				stop = ctx.Err()
+			}
+			return
 		}
 		if err != nil {
 			err = fmt.Errorf("%s/%s %s: %w", o.Account, f.Name, exportWhere(e), err)
 			res.Errors = append(res.Errors, err)
-			cur.Failed++
+			j.folder.Failed++
 			progress.Send(rep, progress.Event{Kind: progress.Failed, Account: o.Account, Folder: f.Name, UID: e.UID, UIDL: e.UIDL, Err: err})
-			continue
+			return
 		}
-		cur.Messages++
-		cur.Bytes += e.Size
+		j.folder.Messages++
+		j.folder.Bytes += e.Size
 		res.Messages++
 		res.Bytes += e.Size
 		progress.Send(rep, progress.Event{Kind: progress.Item, Account: o.Account, Folder: f.Name, UID: e.UID, Bytes: e.Size})
 	}
+	stopped := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return stop != nil
+	}
+	for i := 0; i < workers; i++ {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			for j := range jobs {
+				if !stopped() {
+					finish(j, exportOne(ctx, repo, w, j.f, j.e))
+				}
+				pending.Done()
+			}
+		}()
+	}
+	q := archive.Query{Account: o.Account, IncludeGone: o.IncludeDeleted, Since: o.Since, Before: o.Before}
+	var iterErr error
+	for e, err := range repo.Messages(ctx, q) {
+		if err != nil {
+			iterErr = fmt.Errorf("%s: index: %w", o.Account, err)
+			break
+		}
+		if ctx.Err() != nil {
+			iterErr = ctx.Err()
+			break
+		}
+		if stopped() {
+			break
+		}
+		f := byID[e.Folder]
+		if f == nil {
+			continue
+		}
+		if f != curF {
+			pending.Wait() // the folder's messages are all done before it is
+			mu.Lock()
+			endFolder()
+			curF = f
+			cur = &ExportFolder{Name: f.Name, Path: exportPath(o, f)}
+			mu.Unlock()
+			t := totals[f.ID]
+			progress.Send(rep, progress.Event{Kind: progress.FolderStart, Account: o.Account, Folder: f.Name,
+				Total: t[0], TotalBytes: t[1]})
+		}
+		if o.DryRun {
+			finish(exportJob{e: e, f: f, folder: cur}, nil)
+			continue
+		}
+		pending.Add(1)
+		jobs <- exportJob{e: e, f: f, folder: cur}
+	}
+	close(jobs)
+	done.Wait()
+	mu.Lock()
 	endFolder()
+	if stop == nil {
+		stop = iterErr
+	}
+	mu.Unlock()
+	if stop != nil {
+		exportAbort(w)
+		return stop
+	}
 	if w != nil {
 		if err := w.Close(); err != nil {
 			exportAbort(w)
@@ -218,6 +276,15 @@ func exportRun(ctx context.Context, repo *archive.Repo, o *ExportOptions, rep pr
 		}
 	}
 	return nil
+}
+
+// exportWorkers write Maildir and .eml files at once.
+const exportWorkers = 4
+
+type exportJob struct {
+	e      *archive.Entry
+	f      *archive.Folder
+	folder *ExportFolder // its tally
 }
 
 func exportAbort(w mailfmt.Writer) {

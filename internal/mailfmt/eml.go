@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -15,10 +16,14 @@ import (
 // (DIR/INBOX, DIR/Archive/2019), named by INTERNALDATE in UTC and an ID
 // so that sorting by name sorts by date:
 // 2019-03-04T050607Z-1234.eml. The mtime is the INTERNALDATE too. Flags
-// have no place in an .eml file and are not written.
+// have no place in an .eml file and are not written. Add is safe for
+// concurrent use.
 type EMLWriter struct {
 	dir   string
-	names map[string]bool // names given out, per directory
+	mu    sync.Mutex
+	names map[string]bool // names given out
+	// Sync fsyncs every file before it is renamed into place.
+	Sync bool
 }
 
 // NewEMLWriter returns a writer of .eml files under dir.
@@ -59,18 +64,25 @@ func (w *EMLWriter) Add(folder Folder, m *Message) (string, error) {
 	}
 	name := EMLName(date, m.ID)
 	final := filepath.Join(dir, name)
+	w.mu.Lock()
 	for i := 2; w.names[final] || exists(final); i++ {
 		final = filepath.Join(dir, strings.TrimSuffix(name, ".eml")+fmt.Sprintf("-%d.eml", i))
 	}
 	w.names[final] = true
-	tmp := filepath.Join(dir, "."+filepath.Base(final)+".tmp")
-	if _, err := writeFile(tmp, m.Body, m.Size, date, false); err != nil {
+	w.mu.Unlock()
+	release := func() {
+		w.mu.Lock()
 		delete(w.names, final)
+		w.mu.Unlock()
+	}
+	tmp := filepath.Join(dir, "."+filepath.Base(final)+".tmp")
+	if _, err := writeFile(tmp, m.Body, m.Size, date, w.Sync); err != nil {
+		release()
 		return "", fmt.Errorf("%s: %w", final, err)
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		os.Remove(tmp)
-		delete(w.names, final)
+		release()
 		return "", fmt.Errorf("%s: %w", final, err)
 	}
 	return final, nil

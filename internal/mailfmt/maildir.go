@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -68,7 +69,11 @@ var (
 // flags in the name (":2,FRS"); its mtime is the INTERNALDATE. Keywords
 // get letters a-z through the folder's dovecot-keywords file, Dovecot's
 // convention (26 at most per folder; others are dropped and reported).
+//
+// Add is safe for concurrent use: files are written in parallel; folder
+// creation and keyword letters are serialised.
 type MaildirWriter struct {
+	mu      sync.Mutex // guards folders and their keywords
 	dir     string
 	folders map[string]*maildirFolder
 	seq     atomic.Int64
@@ -178,11 +183,14 @@ func keywordOK(s string) bool {
 // Add writes one message: tmp/NAME, mtime set, then renamed to
 // cur/NAME:2,FLAGS.
 func (w *MaildirWriter) Add(folder Folder, m *Message) (string, error) {
+	w.mu.Lock()
 	f, err := w.folder(folder)
 	if err != nil {
+		w.mu.Unlock()
 		return "", fmt.Errorf("maildir for %s: %w", folder.Name, err)
 	}
 	letters, dropped, err := w.letters(f, m.Flags)
+	w.mu.Unlock()
 	if err != nil {
 		return "", fmt.Errorf("%s: dovecot-keywords: %w", f.dir, err)
 	}
