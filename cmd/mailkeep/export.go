@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -74,6 +76,7 @@ empty or new, unless --force.`,
 				return err
 			}
 			defer repo.Close()
+			defer g.xferMemoryLimit()()
 			filter := config.FolderFilter{Include: o.folders, Exclude: o.exclude}
 			res := restore.Export(cmd.Context(), repo, &restore.ExportOptions{
 				Account: args[0], Format: format, Out: o.out, Include: filter.Match,
@@ -110,6 +113,23 @@ func (g *globals) xferArchiveDir(flag string) (string, error) {
 	}
 	return cfg.Archive, nil
 }
+
+// xferMemoryLimit keeps the heap of an export or import near what the
+// work needs (streaming keeps it small; without a limit the garbage
+// collector lets it grow to twice that). It is a soft limit, set only for
+// a command run by hand (a job in 'run --daemon' shares the process with
+// others) and when GOMEMLIMIT does not say otherwise. It returns the
+// function that restores the previous limit.
+func (g *globals) xferMemoryLimit() func() {
+	if g.job != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return func() {}
+	}
+	prev := debug.SetMemoryLimit(xferHeapLimit)
+	return func() { debug.SetMemoryLimit(prev) }
+}
+
+// xferHeapLimit is the soft heap limit of export and import.
+const xferHeapLimit = 56 << 20
 
 // xferParseDay reads YYYY-MM-DD (midnight, local time) or RFC 3339.
 func xferParseDay(flag, s string) (time.Time, error) {

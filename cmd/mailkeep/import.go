@@ -75,6 +75,7 @@ that cannot be read is reported and the rest is imported (exit code 3).`,
 			if repo != nil {
 				defer repo.Close()
 			}
+			defer g.xferMemoryLimit()()
 			res := backup.Import(ctx, repo, &backup.ImportOptions{
 				Account: args[0], From: from, Format: f, Folder: folder, DryRun: dryRun,
 			}, newUI(g, "imported"))
