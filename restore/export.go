@@ -41,27 +41,29 @@ type ExportOptions struct {
 
 // ExportResult is what an export did.
 type ExportResult struct {
-	Account  string
-	Format   mailfmt.Format
-	Out      string
-	Started  time.Time
-	Finished time.Time
-	Folders  []ExportFolder
-	Messages int64 // messages written (or, in a dry run, that would be)
-	Bytes    int64
-	Warnings int64   // messages written with something left out (keywords)
-	Errors   []error // messages that could not be exported
-	Fatal    error   // the export stopped (or never started)
-	DryRun   bool
+	Account   string
+	Format    mailfmt.Format
+	Out       string
+	Started   time.Time
+	Finished  time.Time
+	Folders   []ExportFolder
+	Messages  int64 // messages written (or, in a dry run, that would be)
+	Bytes     int64
+	Unchanged int64   // in the output already, from an earlier export (--force)
+	Warnings  int64   // messages written with something left out (keywords)
+	Errors    []error // messages that could not be exported
+	Fatal     error   // the export stopped (or never started)
+	DryRun    bool
 }
 
 // ExportFolder is one folder's part of an ExportResult.
 type ExportFolder struct {
-	Name     string
-	Path     string // the Maildir, mbox file or .eml directory written
-	Messages int64
-	Bytes    int64
-	Failed   int64
+	Name      string
+	Path      string // the Maildir, mbox file or .eml directory written
+	Messages  int64
+	Bytes     int64
+	Unchanged int64
+	Failed    int64
 }
 
 // OK reports whether everything selected was exported.
@@ -160,6 +162,9 @@ func exportRun(ctx context.Context, repo *archive.Repo, o *ExportOptions, rep pr
 		if cur.Path == "" {
 			text = fmt.Sprintf("%s %d messages, %s, to the top folder", verb, cur.Messages, exportSize(cur.Bytes))
 		}
+		if cur.Unchanged > 0 {
+			text += fmt.Sprintf("; %d there already", cur.Unchanged)
+		}
 		if cur.Failed > 0 {
 			text += fmt.Sprintf("; %d failed", cur.Failed)
 		}
@@ -175,6 +180,12 @@ func exportRun(ctx context.Context, repo *archive.Repo, o *ExportOptions, rep pr
 		var dk *mailfmt.DroppedKeywordError
 		switch {
 		case err == nil:
+		case errors.Is(err, mailfmt.ErrExists):
+			res.Unchanged++
+			j.folder.Unchanged++
+			progress.Send(rep, progress.Event{Kind: progress.Skipped, Account: o.Account, Folder: f.Name, UID: e.UID,
+				UIDL: e.UIDL, Text: "in the output already"})
+			return
 		case errors.As(err, &dk):
 			res.Warnings++
 			progress.Send(rep, progress.Event{Kind: progress.Warning, Account: o.Account, Folder: f.Name, UID: e.UID,
@@ -305,9 +316,11 @@ func exportOne(ctx context.Context, repo *archive.Repo, w mailfmt.Writer, f *arc
 		// POP3 has no INTERNALDATE: the Date: header is the next best.
 		date, _ = mail.ParseDate(e.Header.Date)
 	}
+	// The ID makes a message's file name: the same message (place and
+	// bytes) always gets the same one.
 	id := e.Hash.String()[:12]
 	if e.UID != 0 {
-		id = strconv.FormatUint(uint64(e.UID), 10)
+		id = strconv.FormatUint(uint64(e.UID), 10) + "-" + e.Hash.String()[:8]
 	}
 	_, err = w.Add(mailfmt.Folder{Name: f.Name, Delim: exportDelim(f)},
 		&mailfmt.Message{Body: &ctxReader{ctx: ctx, r: rc}, Size: size, Flags: e.Flags, Date: date, ID: id})

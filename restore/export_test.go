@@ -478,3 +478,88 @@ func BenchmarkExportMaildir(b *testing.B) {
 		}
 	}
 }
+
+// TestExportAgain: with Force, a second export into the same directory
+// brings it up to date: Maildir and .eml add only what is new (Maildir
+// flags follow the archive), mbox files are replaced.
+func TestExportAgain(t *testing.T) {
+	ctx := context.Background()
+	for _, format := range []mailfmt.Format{mailfmt.Maildir, mailfmt.EML, mailfmt.Mbox} {
+		t.Run(string(format), func(t *testing.T) {
+			repo, places := exportArchive(t, 30)
+			n := int64(len(present(places)))
+			out := t.TempDir()
+			first := restore.Export(ctx, repo, &restore.ExportOptions{Account: "work", Format: format, Out: out}, nil)
+			if !first.OK() || first.Messages != n {
+				t.Fatalf("first export: %d, %v", first.Messages, first.Err())
+			}
+			// A flag change and a new message in the archive.
+			inbox := present(places)[0]
+			var folderID int64
+			repo.DB().QueryRow(`SELECT id FROM folders WHERE name='INBOX'`).Scan(&folderID)
+			if err := repo.SetFlags(ctx, folderID, 7, inbox.uid, []string{`\Flagged`, `\Seen`}, 0); err != nil {
+				t.Fatal(err)
+			}
+			raw := []byte("Subject: new since the first export\r\n\r\nnew\r\n")
+			h, _, _ := repo.PutMessage(ctx, raw)
+			repo.AddMessage(ctx, &archive.Message{Folder: folderID, UIDValidity: 7, UID: 9999, Hash: h, Size: int64(len(raw)),
+				InternalDate: time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)})
+			repo.Commit(ctx)
+
+			again := restore.Export(ctx, repo, &restore.ExportOptions{Account: "work", Format: format, Out: out, Force: true}, nil)
+			if !again.OK() {
+				t.Fatal(again.Err())
+			}
+			files := countFiles(t, out)
+			switch format {
+			case mailfmt.Mbox:
+				if again.Messages != n+1 {
+					t.Errorf("mbox export again: %d messages, want %d (files replaced)", again.Messages, n+1)
+				}
+				back := backup.Import(ctx, nil, &backup.ImportOptions{Account: "x", From: out, DryRun: true}, nil)
+				if back.New+back.Dup != n+1 {
+					t.Errorf("the mbox files hold %d messages, want %d", back.New+back.Dup, n+1)
+				}
+			default:
+				if again.Messages != 1 || again.Unchanged != n {
+					t.Errorf("export again: %d written, %d unchanged; want 1 and %d", again.Messages, again.Unchanged, n)
+				}
+				if files != int(n+1) {
+					t.Errorf("%d message files, want %d", files, n+1)
+				}
+			}
+			if format == mailfmt.Maildir {
+				boxes, _, _ := mailfmt.Discover(out, mailfmt.Maildir)
+				found := false
+				for _, b := range boxes {
+					r, _ := b.Open()
+					for m, err := r.Next(); err == nil; m, err = r.Next() {
+						body := new(bytes.Buffer)
+						body.ReadFrom(m.Body)
+						if bytes.Equal(body.Bytes(), inbox.raw) && b.Name == "INBOX" {
+							found = true
+							if archive.JoinFlags(m.Flags) != `\Flagged \Seen` {
+								t.Errorf("flags after export again = %v, want \\Flagged \\Seen", m.Flags)
+							}
+						}
+					}
+					r.Close()
+				}
+				if !found {
+					t.Error("message not found in the Maildir")
+				}
+			}
+		})
+	}
+}
+
+func countFiles(t *testing.T, dir string) int {
+	n := 0
+	filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && e.Type().IsRegular() && e.Name() != "dovecot-keywords" && e.Name() != "maildirfolder" {
+			n++
+		}
+		return nil
+	})
+	return n
+}

@@ -40,7 +40,9 @@ func newExportCmd(g *globals) *cobra.Command {
 
 Messages gone from the server are left out unless --include-deleted.
 Nothing appears under its final name before it is complete. DIR must be
-empty or new, unless --force.`,
+empty or new, unless --force: then a Maildir or .eml tree of an earlier
+export is brought up to date (new messages added, Maildir flags updated,
+nothing written twice), and mbox files are replaced.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			format := mailfmt.Format(strings.ToLower(o.format))
@@ -149,7 +151,7 @@ func (g *globals) printExportSummary(r *restore.ExportResult) {
 	secs := r.Finished.Sub(r.Started).Seconds()
 	if g.json {
 		out := map[string]any{"event": "summary", "account": r.Account, "ok": r.OK(), "format": string(r.Format), "out": r.Out,
-			"exported": r.Messages, "bytes": r.Bytes, "warnings": r.Warnings, "errors": len(r.Errors), "seconds": secs,
+			"exported": r.Messages, "unchanged": r.Unchanged, "bytes": r.Bytes, "warnings": r.Warnings, "errors": len(r.Errors), "seconds": secs,
 			"dry_run": r.DryRun}
 		if e := r.Err(); e != nil {
 			out["error"] = oneLine(e.Error())
@@ -169,6 +171,9 @@ func (g *globals) printExportSummary(r *restore.ExportResult) {
 		verb = "would export"
 	}
 	fmt.Fprintf(g.stdout, "%-20s %s %d messages, %s as %s to %s, %.1fs", r.Account, verb, r.Messages, humanBytes(r.Bytes), r.Format, r.Out, secs)
+	if r.Unchanged > 0 {
+		fmt.Fprintf(g.stdout, ", %d there already", r.Unchanged)
+	}
 	if r.Warnings > 0 {
 		fmt.Fprintf(g.stdout, ", %d warnings", r.Warnings)
 	}

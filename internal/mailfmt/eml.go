@@ -65,6 +65,12 @@ func (w *EMLWriter) Add(folder Folder, m *Message) (string, error) {
 	name := EMLName(date, m.ID)
 	final := filepath.Join(dir, name)
 	w.mu.Lock()
+	if st, err := os.Stat(final); err == nil && !w.names[final] && (m.Size < 0 || st.Size() == m.Size) {
+		// From an earlier export into the same directory (same date,
+		// same ID, same size): the same message.
+		w.mu.Unlock()
+		return final, ErrExists
+	}
 	for i := 2; w.names[final] || exists(final); i++ {
 		final = filepath.Join(dir, strings.TrimSuffix(name, ".eml")+fmt.Sprintf("-%d.eml", i))
 	}

@@ -86,7 +86,8 @@ type MaildirWriter struct {
 
 type maildirFolder struct {
 	dir      string
-	keywords []string // index = letter - 'a'
+	keywords []string          // index = letter - 'a'
+	present  map[string]string // unique part -> "cur/NAME" or "new/NAME" of files already there
 }
 
 // NewMaildirWriter returns a writer of a Maildir++ tree rooted at dir.
@@ -122,7 +123,21 @@ func (w *MaildirWriter) folder(folder Folder) (*maildirFolder, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &maildirFolder{dir: dir, keywords: kw}
+	f := &maildirFolder{dir: dir, keywords: kw, present: map[string]string{}}
+	// What an earlier export wrote (a Maildir written into again with
+	// --force): the same message gets the same name, so it is not
+	// written twice.
+	for _, sub := range []string{"cur", "new"} {
+		ents, err := os.ReadDir(filepath.Join(dir, sub))
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			if base, _ := splitInfo(e.Name()); strings.HasSuffix(base, ".mailkeep") || strings.Contains(base, ".mailkeep,") {
+				f.present[strings.SplitN(base, ",", 2)[0]] = sub + "/" + e.Name()
+			}
+		}
+	}
 	w.folders[rel] = f
 	return f, nil
 }
@@ -202,10 +217,23 @@ func (w *MaildirWriter) Add(folder Folder, m *Message) (string, error) {
 	if id == "" {
 		id = "m"
 	}
-	base := fmt.Sprintf("%d.M%dP%dQ%d_%s.mailkeep", date.Unix(), date.Nanosecond()/1000, w.pid, w.seq.Add(1), id)
-	tmp := filepath.Join(f.dir, "tmp", base)
+	// The name depends only on the message (date and ID), so exporting
+	// again into the same Maildir finds it: the file is left alone, its
+	// flags brought up to date.
+	base := fmt.Sprintf("%d.M%dQ%s.mailkeep", date.Unix(), date.Nanosecond()/1000, id)
+	w.mu.Lock()
+	if old, ok := f.present[base]; ok {
+		w.mu.Unlock()
+		return w.refresh(f, old, base, letters)
+	}
+	f.present[base] = "" // claimed
+	w.mu.Unlock()
+	tmp := filepath.Join(f.dir, "tmp", fmt.Sprintf("%s.%d-%d", base, w.pid, w.seq.Add(1)))
 	n, err := writeFile(tmp, m.Body, m.Size, date, w.Sync)
 	if err != nil {
+		w.mu.Lock()
+		delete(f.present, base)
+		w.mu.Unlock()
 		return "", fmt.Errorf("%s: %w", tmp, err)
 	}
 	// S= is the file's size: Dovecot takes it as the message's physical
@@ -213,12 +241,38 @@ func (w *MaildirWriter) Add(folder Folder, m *Message) (string, error) {
 	final := filepath.Join(f.dir, "cur", fmt.Sprintf("%s,S=%d:2,%s", base, n, letters))
 	if err := os.Rename(tmp, final); err != nil {
 		os.Remove(tmp)
+		w.mu.Lock()
+		delete(f.present, base)
+		w.mu.Unlock()
 		return "", fmt.Errorf("%s: %w", final, err)
 	}
+	w.mu.Lock()
+	f.present[base] = "cur/" + filepath.Base(final)
+	w.mu.Unlock()
 	if len(dropped) > 0 {
 		return final, &DroppedKeywordError{Keywords: dropped}
 	}
 	return final, nil
+}
+
+// refresh handles a message already in the Maildir: its flags are
+// brought up to date (a rename), its bytes left alone.
+func (w *MaildirWriter) refresh(f *maildirFolder, old, base, letters string) (string, error) {
+	if old == "" {
+		return "", ErrExists // written in this run already (the same message twice)
+	}
+	oldBase, info := splitInfo(filepath.Base(old))
+	if info == "2,"+letters {
+		return filepath.Join(f.dir, old), ErrExists
+	}
+	final := filepath.Join(f.dir, "cur", oldBase+":2,"+letters)
+	if err := os.Rename(filepath.Join(f.dir, old), final); err != nil {
+		return "", err
+	}
+	w.mu.Lock()
+	f.present[base] = "cur/" + filepath.Base(final)
+	w.mu.Unlock()
+	return final, ErrExists
 }
 
 // writeFile writes body to a new file at path with mtime date, removing

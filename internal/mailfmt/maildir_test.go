@@ -57,8 +57,8 @@ func TestMaildirRoundTrip(t *testing.T) {
 	}
 	ins = append(ins, in{Folder{"Flags", '/'}, []byte("Subject: all\n\n"),
 		[]string{`\Answered`, `\Flagged`, `\Deleted`, `\Draft`, `\Seen`, `\Recent`, `$Forwarded`, `Work`, `$Junk`}, base})
-	for _, m := range ins {
-		if _, err := w.Add(m.folder, &Message{Body: bytes.NewReader(m.raw), Size: int64(len(m.raw)), Flags: m.flags, Date: m.date, ID: "7"}); err != nil {
+	for i, m := range ins {
+		if _, err := w.Add(m.folder, &Message{Body: bytes.NewReader(m.raw), Size: int64(len(m.raw)), Flags: m.flags, Date: m.date, ID: fmt.Sprint(i)}); err != nil {
 			t.Fatalf("Add() = %v", err)
 		}
 	}
@@ -279,3 +279,40 @@ func TestMaildirUnreadable(t *testing.T) {
 		t.Errorf("read %q with problems %v; want a and c, and one problem naming 2.b:2,S", bodies, problems)
 	}
 }
+
+// TestMaildirWriteAgain: exporting into the same Maildir again writes
+// nothing twice; changed flags are brought up to date.
+func TestMaildirWriteAgain(t *testing.T) {
+	dir := t.TempDir()
+	add := func(w *MaildirWriter, id string, flags ...string) (string, error) {
+		return w.Add(Folder{Name: "Sent", Delim: '/'}, &Message{Body: strings.NewReader("msg " + id), Size: int64(4 + len(id)),
+			Flags: flags, Date: t0(), ID: id})
+	}
+	w := NewMaildirWriter(dir)
+	if _, err := add(w, "1", `\Seen`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := add(w, "1", `\Seen`); !errors.Is(err, ErrExists) {
+		t.Errorf("same message twice in one run: %v, want ErrExists", err)
+	}
+	w = NewMaildirWriter(dir) // a second export
+	if _, err := add(w, "1", `\Seen`); !errors.Is(err, ErrExists) {
+		t.Errorf("second export, same flags: %v, want ErrExists", err)
+	}
+	if _, err := add(w, "1", `\Seen`, `\Flagged`); !errors.Is(err, ErrExists) {
+		t.Errorf("second export, new flags: %v, want ErrExists", err)
+	}
+	if _, err := add(w, "2"); err != nil {
+		t.Errorf("second export, new message: %v", err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, ".Sent", "cur"))
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if len(names) != 2 || !strings.HasSuffix(names[0], ":2,FS") || !strings.HasSuffix(names[1], ":2,") {
+		t.Errorf("cur = %q, want message 1 with flags FS and message 2", names)
+	}
+}
+
+func t0() time.Time { return time.Date(2019, 3, 4, 5, 6, 7, 0, time.UTC) }

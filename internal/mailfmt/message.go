@@ -129,6 +129,11 @@ func (p *Problem) Unwrap() error { return p.Err }
 // cut short.
 var ErrTruncated = errors.New("file ends in the middle of a line (truncated?)")
 
+// ErrExists is returned by Add when the message is in the output
+// already, from an earlier export into the same directory: nothing was
+// written (a Maildir file's flags were brought up to date).
+var ErrExists = errors.New("already exported")
+
 // ErrStray is wrapped by problems that lose no mail: an entry in a
 // Maildir's cur/ or new/ that is not a message file.
 var ErrStray = errors.New("stray entry")
