@@ -473,3 +473,41 @@ func TestRunArchiveNotWritable(t *testing.T) {
 		t.Errorf("result does not say what is wrong with the archive:\n%s\n%s", out, errs)
 	}
 }
+
+func TestJobArgs(t *testing.T) {
+	e := newRJEnv(t, []string{"alice", "carol"}, 0, `jobs:
+  b: {backup: [alice, carol]}
+  m: {migrate: {from: alice, to: carol, folders: {include: ["INBOX*"], exclude: [Trash]}}}
+  c: {cleanup: {account: alice, older_than: 2y, before: 2020-01-01, larger_than: 10MB, exclude: [Drafts], by: date-header}, timezone: Europe/Berlin}
+  x: {export: {account: alice, format: maildir, out: /srv/export, include_deleted: true, folders: [Sent]}}
+`)
+	g := &globals{configPath: e.config, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	cfg, err := g.loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre := "--config " + e.config + " --job "
+	for name, want := range map[string]string{
+		"b": pre + "b backup carol",
+		"m": pre + "m migrate alice carol --folder INBOX* --exclude Trash",
+		"c": pre + "c cleanup alice --older-than 2y --before 2020-01-01T00:00:00+01:00 --larger-than 10000000 --exclude Drafts --by date-header",
+		"x": pre + "x export alice --format maildir --out /srv/export --force --folder Sent --include-deleted",
+	} {
+		accts := []string{"alice"}
+		if name == "b" {
+			accts = []string{"carol"} // what is left after sharding or back-off
+		}
+		got := strings.Join(jobArgs(cfg.Path, cfg.Jobs[name], accts), " ")
+		if got != want {
+			t.Errorf("jobArgs(%s) =\n%s\nwant\n%s", name, got, want)
+		}
+		// Each line must parse as this build's command line.
+		root := newRoot(&globals{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}})
+		c, rest, err := root.Find(jobArgs(cfg.Path, cfg.Jobs[name], accts))
+		if err == nil && c != root {
+			if err := c.ParseFlags(rest); err != nil {
+				t.Errorf("jobArgs(%s): %s does not take these flags: %v", name, c.Name(), err)
+			}
+		}
+	}
+}

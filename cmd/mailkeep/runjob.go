@@ -361,7 +361,9 @@ func jobArgs(configPath string, j *config.Job, accts []string) []string {
 		}
 	case j.Export != nil:
 		e := j.Export
-		args = append(args, "export", e.Account, "--format", e.Format, "--out", e.Out)
+		// --force: a job exports into the same directory every time, and
+		// brings the earlier export up to date.
+		args = append(args, "export", e.Account, "--format", e.Format, "--out", e.Out, "--force")
 		folders(e.Folders)
 		if e.IncludeDeleted {
 			args = append(args, "--include-deleted")
