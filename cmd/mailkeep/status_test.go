@@ -300,3 +300,19 @@ func keys[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+func TestStatusNamesTheWriter(t *testing.T) {
+	cfgPath, dir := statusEnv(t, statusJobs, statusHistory())
+	repo, err := archive.Open(context.Background(), filepath.Join(dir, "archive"), &archive.Options{Purpose: "mailkeep backup"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, out, _ := statusRun(t, cfgPath, false, []string{"alice"}, 0, "", statusNow)
+	if want := fmt.Sprintf("being written now by pid %d on ", os.Getpid()); !strings.Contains(out, want) || !strings.Contains(out, ": mailkeep backup\n") {
+		t.Errorf("status while locked:\n%s\nwant a line with %q", out, want)
+	}
+	repo.Close()
+	if _, out, _ := statusRun(t, cfgPath, false, []string{"alice"}, 0, "", statusNow); strings.Contains(out, "being written") {
+		t.Errorf("status after the writer left still names it:\n%s", out)
+	}
+}
