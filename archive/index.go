@@ -105,6 +105,13 @@ func SplitFlags(s string) []string {
 
 // withTx runs fn inside the writer transaction, under the writer lock.
 func (r *Repo) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	// A cancelled caller does not start new work, but work once started
+	// is not cut short: a half-run statement would force a rollback of
+	// everyone's pending rows.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ctx = context.WithoutCancel(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.begin(ctx); err != nil {
@@ -123,9 +130,9 @@ func (r *Repo) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 func (r *Repo) Account(ctx context.Context, name, protocol string) (*Account, error) {
 	a := &Account{Name: name, Protocol: protocol}
 	err := r.withTx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT id, protocol FROM accounts WHERE name=?`, name).Scan(&a.ID, &a.Protocol)
+		err := tx.QueryRowContext(context.WithoutCancel(ctx), `SELECT id, protocol FROM accounts WHERE name=?`, name).Scan(&a.ID, &a.Protocol)
 		if errors.Is(err, sql.ErrNoRows) {
-			res, err := tx.ExecContext(ctx, `INSERT INTO accounts(name, protocol, created_at) VALUES(?,?,?)`,
+			res, err := tx.ExecContext(context.WithoutCancel(ctx), `INSERT INTO accounts(name, protocol, created_at) VALUES(?,?,?)`,
 				name, protocol, time.Now().Unix())
 			if err != nil {
 				return err
@@ -165,10 +172,10 @@ func (r *Repo) Folder(ctx context.Context, acct *Account, name string) (*Folder,
 	var f *Folder
 	err := r.withTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		f, err = scanFolder(tx.QueryRowContext(ctx, `SELECT `+folderCols+` FROM folders WHERE account=? AND name=?`, acct.ID, name))
+		f, err = scanFolder(tx.QueryRowContext(context.WithoutCancel(ctx), `SELECT `+folderCols+` FROM folders WHERE account=? AND name=?`, acct.ID, name))
 		if errors.Is(err, sql.ErrNoRows) {
 			now := time.Now().Unix()
-			res, err := tx.ExecContext(ctx, `INSERT INTO folders(account, name, first_seen, last_seen) VALUES(?,?,?,?)`,
+			res, err := tx.ExecContext(context.WithoutCancel(ctx), `INSERT INTO folders(account, name, first_seen, last_seen) VALUES(?,?,?,?)`,
 				acct.ID, name, now, now)
 			if err != nil {
 				return err
@@ -188,7 +195,7 @@ func (r *Repo) Folder(ctx context.Context, acct *Account, name string) (*Folder,
 // UpdateFolder stores f's metadata and incremental state.
 func (r *Repo) UpdateFolder(ctx context.Context, f *Folder) error {
 	err := r.withTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE folders SET delimiter=?, special_use=?, attrs=?, subscribed=?, uidvalidity=?,
+		_, err := tx.ExecContext(context.WithoutCancel(ctx), `UPDATE folders SET delimiter=?, special_use=?, attrs=?, subscribed=?, uidvalidity=?,
 			last_uid=?, uidnext=?, highest_modseq=?, server_count=?, last_seen=?, gone_since=? WHERE id=?`,
 			f.Delimiter, f.SpecialUse, strings.Join(f.Attrs, " "), f.Subscribed, f.UIDValidity, f.LastUID, f.UIDNext,
 			f.HighestModSeq, f.ServerCount, unix(f.LastSeen), unix(f.GoneSince), f.ID)
@@ -277,7 +284,7 @@ func (r *Repo) AddMessage(ctx context.Context, m *Message) error {
 		date = m.InternalDate.Format(DateLayout)
 	}
 	err := r.withTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO messages(folder, uidvalidity, uid, uidl, hash, size, flags, internaldate, modseq, first_seen, last_seen)
+		_, err := tx.ExecContext(context.WithoutCancel(ctx), `INSERT INTO messages(folder, uidvalidity, uid, uidl, hash, size, flags, internaldate, modseq, first_seen, last_seen)
 			VALUES(?,?,?,?,?,?,?,?,?,?,?)
 			ON CONFLICT(folder, uidvalidity, uid, uidl) DO UPDATE SET flags=excluded.flags, modseq=excluded.modseq,
 				last_seen=excluded.last_seen, gone_since=0, gone_reason=''`,
@@ -293,7 +300,7 @@ func (r *Repo) AddMessage(ctx context.Context, m *Message) error {
 // SetFlags updates the flags of the message at (folder, uidvalidity, uid).
 func (r *Repo) SetFlags(ctx context.Context, folder int64, uidvalidity, uid uint32, flags []string, modseq uint64) error {
 	return r.withTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE messages SET flags=?, modseq=?, last_seen=? WHERE folder=? AND uidvalidity=? AND uid=? AND uidl=''`,
+		_, err := tx.ExecContext(context.WithoutCancel(ctx), `UPDATE messages SET flags=?, modseq=?, last_seen=? WHERE folder=? AND uidvalidity=? AND uid=? AND uidl=''`,
 			JoinFlags(flags), modseq, time.Now().Unix(), folder, uidvalidity, uid)
 		return err
 	})
@@ -303,13 +310,13 @@ func (r *Repo) SetFlags(ctx context.Context, folder int64, uidvalidity, uid uint
 func (r *Repo) MarkGone(ctx context.Context, folder int64, uidvalidity uint32, uids []uint32, uidls []string, reason string, at time.Time) error {
 	return r.withTx(ctx, func(tx *sql.Tx) error {
 		for _, uid := range uids {
-			if _, err := tx.ExecContext(ctx, `UPDATE messages SET gone_since=?, gone_reason=? WHERE folder=? AND uidvalidity=? AND uid=? AND uidl='' AND gone_since=0`,
+			if _, err := tx.ExecContext(context.WithoutCancel(ctx), `UPDATE messages SET gone_since=?, gone_reason=? WHERE folder=? AND uidvalidity=? AND uid=? AND uidl='' AND gone_since=0`,
 				at.Unix(), reason, folder, uidvalidity, uid); err != nil {
 				return err
 			}
 		}
 		for _, uidl := range uidls {
-			if _, err := tx.ExecContext(ctx, `UPDATE messages SET gone_since=?, gone_reason=? WHERE folder=? AND uidl=? AND gone_since=0`,
+			if _, err := tx.ExecContext(context.WithoutCancel(ctx), `UPDATE messages SET gone_since=?, gone_reason=? WHERE folder=? AND uidl=? AND gone_since=0`,
 				at.Unix(), reason, folder, uidl); err != nil {
 				return err
 			}
@@ -325,11 +332,11 @@ func (r *Repo) MarkFolderGone(ctx context.Context, f *Folder, reason string, kee
 	return r.withTx(ctx, func(tx *sql.Tx) error {
 		if reason == GoneFolder {
 			f.GoneSince = at
-			if _, err := tx.ExecContext(ctx, `UPDATE folders SET gone_since=? WHERE id=? AND gone_since=0`, at.Unix(), f.ID); err != nil {
+			if _, err := tx.ExecContext(context.WithoutCancel(ctx), `UPDATE folders SET gone_since=? WHERE id=? AND gone_since=0`, at.Unix(), f.ID); err != nil {
 				return err
 			}
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE messages SET gone_since=?, gone_reason=? WHERE folder=? AND uidvalidity<>? AND gone_since=0`,
+		_, err := tx.ExecContext(context.WithoutCancel(ctx), `UPDATE messages SET gone_since=?, gone_reason=? WHERE folder=? AND uidvalidity<>? AND gone_since=0`,
 			at.Unix(), reason, f.ID, keepUIDValidity)
 		return err
 	})

@@ -211,6 +211,7 @@ func (r *Repo) packLocked() (*packWriter, error) {
 // HasBlob reports whether a message with this hash is stored (committed or
 // pending in the open transaction).
 func (r *Repo) HasBlob(ctx context.Context, h Hash) (bool, error) {
+	ctx = context.WithoutCancel(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.hasBlobLocked(ctx, h)
@@ -337,6 +338,10 @@ func (r *Repo) PutMessageReader(ctx context.Context, src io.Reader, size int64) 
 // putFrame appends one compressed message (frame, or the whole of file)
 // to the open pack and records it in the open transaction.
 func (r *Repo) putFrame(ctx context.Context, h Hash, size int64, hi HeaderInfo, frame []byte, file *os.File) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	ctx = context.WithoutCancel(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.begin(ctx); err != nil {

@@ -40,11 +40,14 @@ func (r *Repo) AddPendingDeletes(ctx context.Context, ps []PendingDelete) error 
 		if _, err := tx.ExecContext(ctx, pendingSQL); err != nil {
 			return err
 		}
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO pending_deletes(folder, uidvalidity, uid, hash, flags, since) VALUES(?,?,?,?,?,?)
+			ON CONFLICT(folder, uidvalidity, uid) DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
 		for _, p := range ps {
-			_, err := tx.ExecContext(ctx, `INSERT INTO pending_deletes(folder, uidvalidity, uid, hash, flags, since) VALUES(?,?,?,?,?,?)
-				ON CONFLICT(folder, uidvalidity, uid) DO NOTHING`,
-				p.Folder, p.UIDValidity, p.UID, p.Hash[:], JoinFlags(p.Flags), p.Since.Unix())
-			if err != nil {
+			if _, err := ins.ExecContext(ctx, p.Folder, p.UIDValidity, p.UID, p.Hash[:], JoinFlags(p.Flags), p.Since.Unix()); err != nil {
 				return err
 			}
 		}
@@ -86,21 +89,19 @@ func (r *Repo) PendingDeletes(ctx context.Context, folder int64) ([]PendingDelet
 // ClearPendingDeletes drops intents that will not be carried out (the
 // message was not flagged, or mailkeep took its \Deleted flag off again).
 // The archived flags of those places go back to the ones recorded with
-// the intent: a backup in between may have stored \Deleted.
+// the intent.
 func (r *Repo) ClearPendingDeletes(ctx context.Context, folder int64, uidvalidity uint32, uids []uint32) error {
 	if len(uids) == 0 {
 		return nil
 	}
 	err := r.withTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, pendingSQL); err != nil {
+		st, err := preparePending(ctx, tx, false)
+		if err != nil {
 			return err
 		}
+		defer st.close()
 		for _, uid := range uids {
-			if err := restorePendingFlags(ctx, tx, folder, uidvalidity, uid); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM pending_deletes WHERE folder=? AND uidvalidity=? AND uid=?`,
-				folder, uidvalidity, uid); err != nil {
+			if err := st.apply(ctx, folder, uidvalidity, uid, time.Time{}); err != nil {
 				return err
 			}
 		}
@@ -112,13 +113,56 @@ func (r *Repo) ClearPendingDeletes(ctx context.Context, folder int64, uidvalidit
 	return nil
 }
 
-func restorePendingFlags(ctx context.Context, tx *sql.Tx, folder int64, uidvalidity, uid uint32) error {
-	_, err := tx.ExecContext(ctx, `UPDATE messages SET flags=(SELECT p.flags FROM pending_deletes p
-			WHERE p.folder=messages.folder AND p.uidvalidity=messages.uidvalidity AND p.uid=messages.uid)
-		WHERE folder=? AND uidvalidity=? AND uid=? AND uidl='' AND EXISTS (SELECT 1 FROM pending_deletes p
-			WHERE p.folder=messages.folder AND p.uidvalidity=messages.uidvalidity AND p.uid=messages.uid)`,
-		folder, uidvalidity, uid)
+// pendingStmts are the statements that settle one intent, prepared
+// once per call (preparing is most of the cost of a statement).
+type pendingStmts struct {
+	restore, gone, del *sql.Stmt
+}
+
+func preparePending(ctx context.Context, tx *sql.Tx, gone bool) (*pendingStmts, error) {
+	if _, err := tx.ExecContext(ctx, pendingSQL); err != nil {
+		return nil, err
+	}
+	st := &pendingStmts{}
+	var err error
+	// The archived flags go back to those recorded with the intent: a
+	// backup in between may have stored \Deleted.
+	st.restore, err = tx.PrepareContext(ctx, `UPDATE messages SET flags=p.flags FROM pending_deletes p
+		WHERE messages.folder=? AND messages.uidvalidity=? AND messages.uid=? AND messages.uidl=''
+		AND p.folder=messages.folder AND p.uidvalidity=messages.uidvalidity AND p.uid=messages.uid`)
+	if err == nil && gone {
+		st.gone, err = tx.PrepareContext(ctx, `UPDATE messages SET gone_since=CASE WHEN gone_since=0 THEN ? ELSE gone_since END, gone_reason=?
+			WHERE folder=? AND uidvalidity=? AND uid=? AND uidl='' AND (gone_since=0 OR gone_reason IN ('', ?))`)
+	}
+	if err == nil {
+		st.del, err = tx.PrepareContext(ctx, `DELETE FROM pending_deletes WHERE folder=? AND uidvalidity=? AND uid=?`)
+	}
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func (st *pendingStmts) apply(ctx context.Context, folder int64, uidvalidity, uid uint32, goneAt time.Time) error {
+	if _, err := st.restore.ExecContext(ctx, folder, uidvalidity, uid); err != nil {
+		return err
+	}
+	if st.gone != nil {
+		if _, err := st.gone.ExecContext(ctx, goneAt.Unix(), GoneCleanup, folder, uidvalidity, uid, GoneExpunged); err != nil {
+			return err
+		}
+	}
+	_, err := st.del.ExecContext(ctx, folder, uidvalidity, uid)
 	return err
+}
+
+func (st *pendingStmts) close() {
+	for _, s := range []*sql.Stmt{st.restore, st.gone, st.del} {
+		if s != nil {
+			s.Close()
+		}
+	}
 }
 
 // MarkCleanedUp records that cleanup removed these messages from the
@@ -131,21 +175,13 @@ func (r *Repo) MarkCleanedUp(ctx context.Context, folder int64, uidvalidity uint
 		return nil
 	}
 	err := r.withTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, pendingSQL); err != nil {
+		st, err := preparePending(ctx, tx, true)
+		if err != nil {
 			return err
 		}
+		defer st.close()
 		for _, uid := range uids {
-			if err := restorePendingFlags(ctx, tx, folder, uidvalidity, uid); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `UPDATE messages SET gone_since=CASE WHEN gone_since=0 THEN ? ELSE gone_since END, gone_reason=?
-				WHERE folder=? AND uidvalidity=? AND uid=? AND uidl='' AND (gone_since=0 OR gone_reason IN ('', ?))`,
-				at.Unix(), GoneCleanup, folder, uidvalidity, uid, GoneExpunged)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM pending_deletes WHERE folder=? AND uidvalidity=? AND uid=?`,
-				folder, uidvalidity, uid); err != nil {
+			if err := st.apply(ctx, folder, uidvalidity, uid, at); err != nil {
 				return err
 			}
 		}

@@ -213,7 +213,7 @@ type Run struct {
 // RecordRun stores a run's result (committed at the next Commit).
 func (r *Repo) RecordRun(ctx context.Context, run Run) error {
 	return r.withTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO runs(account, job, kind, started, finished, ok, messages, bytes, errors, error)
+		_, err := tx.ExecContext(context.WithoutCancel(ctx), `INSERT INTO runs(account, job, kind, started, finished, ok, messages, bytes, errors, error)
 			VALUES(?,?,?,?,?,?,?,?,?,?)`, run.Account, run.Job, run.Kind, run.Started.Unix(), run.Finished.Unix(), run.OK,
 			run.Messages, run.Bytes, run.Errors, run.Error)
 		return err

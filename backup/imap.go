@@ -11,6 +11,7 @@ import (
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/internal/imapconn"
 	"github.com/mailkeep/mailkeep/internal/progress"
+	"github.com/mailkeep/mailkeep/internal/ratelimit"
 )
 
 // IMAPAccount is one IMAP account to back up.
@@ -29,6 +30,9 @@ type IMAPAccount struct {
 	DryRun bool
 	// CommitEvery is the checkpoint interval in messages; 0 means 500.
 	CommitEvery int
+	// Budget, if set, is the day's download allowance (max_bytes_per_day):
+	// when it is spent the backup stops cleanly after the current message.
+	Budget *ratelimit.Budget
 }
 
 // mailbox is one LIST entry.
@@ -101,6 +105,9 @@ func (b *imapBackup) run() error {
 		if b.ctx.Err() != nil {
 			return b.ctx.Err()
 		}
+		if b.res.Budget != "" {
+			break // the day's allowance is spent; the rest waits for the next run
+		}
 		seen[mb.name] = true
 		if b.a.Include != nil && !b.a.Include(mb.name, mb.delim) {
 			continue
@@ -121,7 +128,7 @@ func (b *imapBackup) run() error {
 	// Folders the server no longer lists are marked gone, but only when
 	// the list is known to be complete: a LIST that died part-way must
 	// not make the rest of the account look deleted.
-	if b.res.Incomplete == "" {
+	if b.res.Incomplete == "" && b.res.Budget == "" {
 		known, err := b.repo.Folders(b.ctx, b.acct)
 		if err != nil {
 			return err

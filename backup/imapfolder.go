@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +13,9 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailkeep/mailkeep/archive"
+	"github.com/mailkeep/mailkeep/internal/imapconn"
 	"github.com/mailkeep/mailkeep/internal/progress"
+	"github.com/mailkeep/mailkeep/internal/ratelimit"
 )
 
 // folderRun is the state of one folder's backup; it survives reconnects.
@@ -76,6 +79,20 @@ func (b *imapBackup) folder(mb mailbox) FolderResult {
 		return fx.fr
 	}
 	err = b.retry("back up "+mb.name, func() error { return b.syncFolder(fx) })
+	if err != nil && (b.ctx.Err() != nil || errors.Is(err, ratelimit.ErrBudget)) && !b.repoFailed(err) {
+		// Interrupted or out of allowance: keep what was stored.
+		fx.advance()
+		wctx := context.WithoutCancel(b.ctx)
+		if uerr := b.repo.UpdateFolder(wctx, fx.f); uerr == nil {
+			b.repo.Commit(wctx)
+		}
+	}
+	if errors.Is(err, ratelimit.ErrBudget) {
+		b.res.Budget = err.Error()
+		progress.Send(b.rep, progress.Event{Kind: progress.Warning, Account: b.a.Name, Folder: mb.name,
+			Text: err.Error() + "; stopped cleanly, the next run continues"})
+		err = nil
+	}
 	if err != nil {
 		fx.fr.Err = fmt.Errorf("%s/%s: %w", b.a.Name, mb.name, err)
 	}
@@ -178,6 +195,22 @@ func (b *imapBackup) fetchNew(fx *folderRun, uidNext, count uint32) error {
 	return fetchErr
 }
 
+// abortFetch gives up on a FETCH in the middle: go-imap's reader waits for
+// the consumer to take every item, and Client.Close waits for the reader,
+// so the socket is closed first and the rest drained concurrently.
+func abortFetch(c *imapconn.Conn, fc *imapclient.FetchCommand) {
+	c.Abort()
+	done := make(chan struct{})
+	go func() {
+		fc.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
 func isConnErr(err error) bool {
 	var ie *imap.Error
 	return !errors.As(err, &ie)
@@ -209,11 +242,7 @@ func (b *imapBackup) fetchRange(fx *folderRun, g *ingester, set imap.NumSet) err
 		}
 	}
 	if loopErr != nil {
-		// After a broken body go-imap's reader goroutine may still touch
-		// the command: close the connection and wait before Close.
-		b.conn.Client.Close()
-		<-b.conn.Client.Closed()
-		fc.Close()
+		abortFetch(b.conn, fc)
 		return loopErr
 	}
 	// A dropped connection may show only here (LIBRARIES.md): always check.
@@ -322,6 +351,14 @@ func (b *imapBackup) record(fx *folderRun, it *item) error {
 	}
 	fx.fr.Bytes += size
 	b.res.Bytes += size
+	if b.a.Budget != nil {
+		if err := b.a.Budget.Take(size); err != nil {
+			// This message is recorded; the day's allowance is used up:
+			// stop here, the next run goes on from this checkpoint.
+			fx.advance()
+			return err
+		}
+	}
 	if it.uid > fx.stored {
 		fx.stored = it.uid
 	}

@@ -34,6 +34,7 @@ type item struct {
 // order is what makes "every UID up to N is archived" a valid checkpoint.
 type ingester struct {
 	ctx      context.Context
+	cancel   context.Context // the caller's: stops waiting for room
 	repo     *archive.Repo
 	ordered  chan *item
 	work     chan *item
@@ -51,7 +52,10 @@ const inFlight = 24 << 20
 
 func newIngester(ctx context.Context, repo *archive.Repo, record func(*item) error) *ingester {
 	g := &ingester{
-		ctx:     ctx,
+		// Messages already received are stored even when the run is being
+		// cancelled: the in-flight work finishes, then the run stops.
+		ctx:     context.WithoutCancel(ctx),
+		cancel:  ctx,
 		repo:    repo,
 		ordered: make(chan *item, 256),
 		work:    make(chan *item, 256),
@@ -130,7 +134,7 @@ func (g *ingester) add(it *item) error {
 		g.ordered <- it
 		return nil
 	}
-	if err := g.budget.acquire(g.ctx, int64(len(it.raw))); err != nil {
+	if err := g.budget.acquire(g.cancel, int64(len(it.raw))); err != nil {
 		return err
 	}
 	g.ordered <- it

@@ -21,6 +21,7 @@ type Result struct {
 	Errors     []error
 	Fatal      error  // the account could not be backed up at all
 	Incomplete string // why the folder list is known to be incomplete
+	Budget     string // set when the day's download allowance ran out: stopped cleanly
 	DryRun     bool
 }
 

@@ -27,18 +27,30 @@ type Options struct {
 	Secret                func(ctx context.Context) (string, error)
 	Trace                 io.Writer // protocol trace with credentials redacted; nil = none
 	UnilateralDataHandler *imapclient.UnilateralDataHandler
+	// WrapConn, if set, wraps the TCP connection (a rate limiter).
+	WrapConn func(net.Conn) net.Conn
+	// Release, if set, is called exactly once when the connection is
+	// closed or Dial fails (a connection slot going back).
+	Release func()
 }
 
 // Conn is a logged-in IMAP connection.
 type Conn struct {
 	*imapclient.Client
-	dc   *deadlineConn
-	stop func() bool
+	dc      *deadlineConn
+	stop    func() bool
+	release func()
 }
 
 // Dial connects, secures and logs in. Cancelling ctx at any time, during
 // Dial or later, closes the connection.
-func Dial(ctx context.Context, o *Options) (*Conn, error) {
+func Dial(ctx context.Context, o *Options) (c *Conn, err error) {
+	release := onceFunc(o.Release)
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
 	if o.Timeout <= 0 {
 		o.Timeout = 60 * time.Second
 	}
@@ -50,6 +62,9 @@ func Dial(ctx context.Context, o *Options) (*Conn, error) {
 	raw, err := d.DialContext(ctx, "tcp", o.Addr)
 	if err != nil {
 		return nil, &Error{Op: "connect to " + o.Addr, Err: err}
+	}
+	if o.WrapConn != nil {
+		raw = o.WrapConn(raw)
 	}
 	dc := &deadlineConn{Conn: raw, timeout: o.Timeout}
 	tcfg := o.TLSConfig.Clone()
@@ -75,7 +90,7 @@ func Dial(ctx context.Context, o *Options) (*Conn, error) {
 		}
 		return nil, classify(op, err)
 	}
-	var c *imapclient.Client
+	var ic *imapclient.Client
 	switch o.Security {
 	case "", "tls":
 		tc := tls.Client(dc, tcfg)
@@ -83,9 +98,9 @@ func Dial(ctx context.Context, o *Options) (*Conn, error) {
 			return fail("tls handshake with "+o.Addr, err)
 		}
 		conn = tc
-		c = imapclient.New(conn, opts)
+		ic = imapclient.New(conn, opts)
 	case "starttls":
-		c, err = imapclient.NewStartTLS(conn, opts)
+		ic, err = imapclient.NewStartTLS(conn, opts)
 		if err != nil {
 			var ie *imap.Error
 			if errors.As(err, &ie) || strings.Contains(err.Error(), "PREAUTH") {
@@ -96,37 +111,51 @@ func Dial(ctx context.Context, o *Options) (*Conn, error) {
 			return fail("starttls with "+o.Addr, err)
 		}
 	case "none":
-		c = imapclient.New(conn, opts)
+		ic = imapclient.New(conn, opts)
 	default:
 		stop()
 		dc.Close()
 		return nil, &Error{Op: "dial", Err: fmt.Errorf("unknown security %q", o.Security), Permanent: true}
 	}
-	if err := c.WaitGreeting(); err != nil {
+	if err := ic.WaitGreeting(); err != nil {
 		return fail("greeting from "+o.Addr, err)
 	}
 	secret := ""
 	if o.Secret != nil {
 		secret, err = o.Secret(ctx)
 		if err != nil {
-			c.Close()
+			dc.Close()
+			ic.Close()
 			stop()
 			return nil, &Error{Op: "get secret", Err: err, Permanent: true}
 		}
 	}
 	red.setSecret(o.Username, secret)
-	if err := login(c, o, secret); err != nil {
-		c.Close()
+	if err := login(ic, o, secret); err != nil {
+		dc.Close()
+		ic.Close()
 		return fail("login as "+o.Username, err)
 	}
-	return &Conn{Client: c, dc: dc, stop: stop}, nil
+	return &Conn{Client: ic, dc: dc, stop: stop, release: release}, nil
 }
+
+func onceFunc(f func()) func() {
+	if f == nil {
+		return func() {}
+	}
+	return sync.OnceFunc(f)
+}
+
+// Abort closes the TCP connection at once, without a word to the server:
+// every pending read fails. Call Close afterwards as usual.
+func (c *Conn) Abort() { c.dc.Close() }
 
 // Close logs out politely when it can and closes the connection.
 func (c *Conn) Close() error {
 	if c == nil || c.Client == nil {
 		return nil
 	}
+	defer c.release()
 	c.stop()
 	select {
 	case <-c.Client.Closed():
@@ -134,6 +163,7 @@ func (c *Conn) Close() error {
 		c.dc.timeoutOverride(5 * time.Second)
 		c.Client.Logout().Wait()
 	}
+	c.dc.Close()
 	return c.Client.Close()
 }
 
