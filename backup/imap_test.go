@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/internal/imapconn"
 	"github.com/mailkeep/mailkeep/internal/imapsrv"
+	"github.com/mailkeep/mailkeep/internal/ratelimit"
 )
 
 func TestIMAPRoundTrip(t *testing.T) {
@@ -295,6 +297,62 @@ func TestIMAPCancel(t *testing.T) {
 	}
 	if res := backupOnce(t, repo, srv.Addr()); !res.OK() {
 		t.Fatal(res.Err())
+	}
+	compare(t, repo, srv)
+}
+
+func TestIMAPDailyBudget(t *testing.T) {
+	srv := newServer(t, nil)
+	seed(srv, 120)
+	repo := openRepo(t, t.TempDir())
+	var total int64
+	for _, mb := range srv.Mailboxes(testUser) {
+		for _, m := range srv.Messages(testUser, mb.Name) {
+			total += int64(len(m.Raw))
+		}
+	}
+	// Each day allows a third of the mailbox: three runs (and a bit) do it.
+	runs := 0
+	for ; runs < 10; runs++ {
+		budget := ratelimit.NewBudget(total/3, 0)
+		res := IMAP(context.Background(), repo, &IMAPAccount{Name: "acct", Dial: dialer(srv.Addr(), 5*time.Second), Budget: budget}, nil)
+		if !res.OK() {
+			t.Fatalf("run %d: %v", runs, res.Err())
+		}
+		if res.Budget == "" {
+			break
+		}
+		if res.Bytes > total/3+int64(inFlight)+(1<<20) {
+			t.Fatalf("run %d fetched %d bytes with a budget of %d", runs, res.Bytes, total/3)
+		}
+	}
+	if runs < 2 || runs > 5 {
+		t.Fatalf("took %d budget-limited runs to finish; want about 3", runs+1)
+	}
+	compare(t, repo, srv)
+}
+
+func TestIMAPBytesPerSecond(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes seconds by design")
+	}
+	srv := newServer(t, nil)
+	raw := []byte("Subject: rate\r\n\r\n" + strings.Repeat("0123456789abcdef\r\n", 20000)) // ~360 KB
+	srv.AddMessage(testUser, "INBOX", raw, nil, time.Now().Truncate(time.Second))
+	repo := openRepo(t, t.TempDir())
+	bucket := ratelimit.NewBucket(150_000)
+	start := time.Now()
+	res := IMAP(context.Background(), repo, &IMAPAccount{Name: "acct", Dial: func(ctx context.Context) (*imapconn.Conn, error) {
+		return imapconn.Dial(ctx, &imapconn.Options{Addr: srv.Addr(), Security: "none", Username: testUser, Timeout: 10 * time.Second,
+			Secret:   func(context.Context) (string, error) { return testPass, nil },
+			WrapConn: func(c net.Conn) net.Conn { return ratelimit.Conn(c, bucket, nil) }})
+	}}, nil)
+	if !res.OK() {
+		t.Fatal(res.Err())
+	}
+	// 360 KB at 150 KB/s, less the bucket's initial burst: well over a second.
+	if took := time.Since(start); took < 1200*time.Millisecond {
+		t.Fatalf("360 KB at 150 KB/s took %s; the limit was not applied", took)
 	}
 	compare(t, repo, srv)
 }

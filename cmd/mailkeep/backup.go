@@ -12,6 +12,7 @@ import (
 	"github.com/mailkeep/mailkeep/backup"
 	"github.com/mailkeep/mailkeep/internal/config"
 	"github.com/mailkeep/mailkeep/internal/progress"
+	"github.com/mailkeep/mailkeep/internal/ratelimit"
 )
 
 func init() { subcommands = append(subcommands, newBackupCmd) }
@@ -106,9 +107,21 @@ func (g *globals) backupAccount(ctx context.Context, repo *archive.Repo, a *conf
 		if err != nil {
 			return fail(err)
 		}
-		return backup.IMAP(ctx, repo, &backup.IMAPAccount{
-			Name: a.Name, Dial: dial, Include: a.Folders.Match, DryRun: dryRun,
-		}, rep)
+		ia := &backup.IMAPAccount{Name: a.Name, Dial: dial, Include: a.Folders.Match, DryRun: dryRun}
+		if a.MaxBytesPerDay > 0 && repo != nil {
+			// max_bytes_per_day: what the last 24 hours already took counts.
+			used, err := bytesSince(ctx, repo.DB(), a.Name, time.Now().Add(-24*time.Hour))
+			if err != nil {
+				return fail(err)
+			}
+			ia.Budget = ratelimit.NewBudget(a.MaxBytesPerDay, used)
+			if err := ia.Budget.Err(); err != nil {
+				r := &backup.Result{Account: a.Name, Started: time.Now(), Finished: time.Now(), Budget: err.Error()}
+				progress.Send(rep, progress.Event{Kind: progress.Warning, Account: a.Name, Text: err.Error() + "; nothing fetched, the next run continues"})
+				return r
+			}
+		}
+		return backup.IMAP(ctx, repo, ia, rep)
 	default:
 		return fail(fmt.Errorf("%s: protocol %s is not supported by backup yet", a.Name, a.Protocol()))
 	}
@@ -175,6 +188,9 @@ func (g *globals) printBackupSummary(results []*backup.Result) {
 		verb := "new"
 		if r.DryRun {
 			verb = "would fetch"
+		}
+		if r.Budget != "" && r.OK() {
+			status = "ok, stopped early: " + r.Budget + "; the next run continues"
 		}
 		fmt.Fprintf(g.stdout, "%-20s %s %d, already archived %d, %s, flags changed %d, gone %d, %.1fs  %s\n",
 			r.Account, verb, r.New, r.Seen, humanBytes(r.Bytes), r.Flags, r.Gone, r.Finished.Sub(r.Started).Seconds(), status)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/internal/config"
 	"github.com/mailkeep/mailkeep/internal/imapconn"
+	"github.com/mailkeep/mailkeep/internal/ratelimit"
 )
 
 // configCandidates are tried, in order, when --config is not given.
@@ -143,8 +145,19 @@ func (g *globals) imapDialer(a *config.Account) (func(context.Context) (*imapcon
 	if g.verbose >= 2 {
 		opts.Trace = &prefixWriter{w: g.stderr, prefix: "imap " + a.Name + ": "}
 	}
+	// One byte-rate bucket for all of the account's connections
+	// (max_bytes_per_second), and at most 'connections' of them at once.
+	if bucket := ratelimit.NewBucket(a.MaxBytesPerSecond); bucket != nil {
+		opts.WrapConn = func(c net.Conn) net.Conn { return ratelimit.Conn(c, bucket, nil) }
+	}
+	slots := ratelimit.NewSlots(a.Connections)
 	return func(ctx context.Context) (*imapconn.Conn, error) {
+		release, err := slots.Acquire(ctx, a.Name)
+		if err != nil {
+			return nil, err
+		}
 		o := opts
+		o.Release = release
 		return imapconn.Dial(ctx, &o)
 	}, nil
 }

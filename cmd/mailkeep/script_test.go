@@ -91,4 +91,3 @@ func TestScripts(t *testing.T) {
 		},
 	})
 }
-
