@@ -1,11 +1,13 @@
 package backup
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/internal/progress"
@@ -145,8 +147,10 @@ func (c *cleaner) refuse(fx *cleanFolder, uv uint32, cands []candidate, reason, 
 	return c.unflag(fx, uv, ours)
 }
 
-// deleteAll deletes the verified candidates in batches.
-func (c *cleaner) deleteAll(fx *cleanFolder, uv uint32, cands []candidate) error {
+// deleteAll verifies and deletes the candidates in batches. The archive
+// is read back one batch ahead: that work (CPU here) overlaps the server's
+// STORE and EXPUNGE of the batch before.
+func (c *cleaner) deleteAll(fx *cleanFolder, uv uint32, cands []candidate) (err error) {
 	if len(cands) == 0 {
 		return nil
 	}
@@ -170,27 +174,106 @@ func (c *cleaner) deleteAll(fx *cleanFolder, uv uint32, cands []candidate) error
 		}
 	}
 	progress.Send(c.rep, progress.Event{Kind: progress.FolderStart, Account: c.a.Name, Folder: fx.mb.name, Total: int64(len(cands))})
-	for start := 0; start < len(cands); start += c.batch {
+	defer func() {
+		// What was seen gone is recorded however this ends.
+		if ferr := c.flushGone(fx, uv); ferr != nil && err == nil {
+			err = ferr
+		}
+	}()
+
+	type verified struct {
+		n       int
+		ok      []candidate
+		damaged []damagedCand
+		err     error
+	}
+	vctx, stopVerify := context.WithCancel(c.ctx)
+	ch := make(chan verified, 1)
+	go func() {
+		defer close(ch)
+		for start := 0; start < len(cands); start += c.batch {
+			part := cands[start:min(start+c.batch, len(cands))]
+			ok, damaged, err := c.verifyBatch(vctx, part)
+			select {
+			case ch <- verified{len(part), ok, damaged, err}:
+			case <-vctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		stopVerify()
+		for range ch {
+		}
+	}()
+
+	var unflag []uint32
+	done := 0
+	for v := range ch {
+		if v.err != nil {
+			return v.err // a failed or cancelled read is no verdict on the archive
+		}
+		done += v.n
+		for _, d := range v.damaged {
+			c.keep(fx, d.cand.serverMsg, d.cand.e, KeptDamaged, d.detail)
+			if d.cand.ours {
+				unflag = append(unflag, d.cand.uid)
+			}
+		}
+		if len(v.ok) == 0 {
+			continue
+		}
 		if err := c.ctx.Err(); err != nil {
 			return err
 		}
-		batch := cands[start:min(start+c.batch, len(cands))]
-		var stop bool
-		var err error
 		if trash {
-			err = c.trashBatch(fx, uv, batch)
+			err = c.trashBatch(fx, uv, v.ok)
 		} else {
-			stop, err = c.deleteBatch(fx, uv, batch, uidplus)
+			var stop bool
+			stop, err = c.deleteBatch(fx, uv, v.ok, uidplus)
+			if err == nil && stop {
+				err = c.refuse(fx, uv, cands[done:], KeptOtherDeleted, "another client flagged messages \\Deleted while cleanup ran")
+				if err == nil {
+					err = c.unflag(fx, uv, unflag)
+				}
+				return err
+			}
 		}
 		if err != nil {
 			return err
 		}
-		if stop {
-			rest := cands[start+len(batch):]
-			return c.refuse(fx, uv, rest, KeptOtherDeleted, "another client flagged messages \\Deleted while cleanup ran")
-		}
 	}
-	return nil
+	return c.unflag(fx, uv, unflag)
+}
+
+// flushGone records the messages seen expunged in the archive. It runs
+// while the server works on the next batch, and when the folder is done
+// or stops; it must not be cancelled half-way.
+func (c *cleaner) flushGone(fx *cleanFolder, uv uint32) error {
+	if len(fx.gone) == 0 {
+		return nil
+	}
+	ctx := context.WithoutCancel(c.ctx)
+	if err := c.repo.MarkCleanedUp(ctx, fx.af.ID, uv, fx.gone, time.Now()); err != nil {
+		return err
+	}
+	fx.gone = fx.gone[:0]
+	return c.repo.Commit(ctx)
+}
+
+// whileServerWorks runs wait (a command's Close or Wait) while the
+// archive records what earlier batches took off the server.
+func (c *cleaner) whileServerWorks(fx *cleanFolder, uv uint32, wait func() error) error {
+	errc := make(chan error, 1)
+	go func() { errc <- wait() }()
+	ferr := c.flushGone(fx, uv)
+	if err := <-errc; err != nil {
+		return err
+	}
+	return ferr
 }
 
 // othersDeleted counts \Deleted messages in the folder that are not
@@ -244,7 +327,8 @@ func (c *cleaner) deleteBatch(fx *cleanFolder, uv uint32, batch []candidate, uid
 		return false, err
 	}
 	if uidplus {
-		if err := c.conn.UIDExpunge(set).Close(); err != nil {
+		exp := c.conn.UIDExpunge(set)
+		if err := c.whileServerWorks(fx, uv, exp.Close); err != nil {
 			return false, fmt.Errorf("uid expunge: %w", err)
 		}
 	} else {
@@ -259,7 +343,8 @@ func (c *cleaner) deleteBatch(fx *cleanFolder, uv uint32, batch []candidate, uid
 			}
 			return true, c.refuse(fx, uv, batch, KeptOtherDeleted, "another client flagged messages \\Deleted while cleanup ran")
 		}
-		if err := c.conn.Expunge().Close(); err != nil {
+		exp := c.conn.Expunge()
+		if err := c.whileServerWorks(fx, uv, exp.Close); err != nil {
 			return false, fmt.Errorf("expunge: %w", err)
 		}
 	}
@@ -290,8 +375,8 @@ func sameUIDs(got []imap.UID, batch []candidate) bool {
 }
 
 // confirm asks which of the batch are still there after the expunge,
-// records the others as gone through cleanup, and takes \Deleted off any
-// the server kept.
+// queues the others to be recorded as gone through cleanup, and takes
+// \Deleted off any the server kept.
 func (c *cleaner) confirm(fx *cleanFolder, uv uint32, batch []candidate) error {
 	sd, err := c.conn.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{uidSet(candUIDs(batch))}}, nil).Wait()
 	if err != nil {
@@ -317,12 +402,7 @@ func (c *cleaner) confirm(fx *cleanFolder, uv uint32, batch []candidate) error {
 		fx.fr.Items = append(fx.fr.Items, c.item(cd))
 		progress.Send(c.rep, progress.Event{Kind: progress.Item, Account: c.a.Name, Folder: fx.mb.name, UID: cd.uid, Bytes: cd.size})
 	}
-	if err := c.repo.MarkCleanedUp(c.ctx, fx.af.ID, uv, gone, time.Now()); err != nil {
-		return err
-	}
-	if err := c.repo.Commit(c.ctx); err != nil {
-		return err
-	}
+	fx.gone = append(fx.gone, gone...) // recorded by flushGone
 	return c.unflag(fx, uv, left)
 }
 
@@ -338,7 +418,12 @@ func (c *cleaner) trashBatch(fx *cleanFolder, uv uint32, batch []candidate) erro
 	var destUV uint32
 	var dest imap.UIDSet
 	if c.conn.Caps().Has(imap.CapMove) {
-		md, err := c.conn.Move(set, c.trash).Wait()
+		mv := c.conn.Move(set, c.trash)
+		var md *imapclient.MoveData
+		err := c.whileServerWorks(fx, uv, func() (err error) {
+			md, err = mv.Wait()
+			return err
+		})
 		if err != nil {
 			return c.trashFailed(fx, uv, batch, "uid move", err)
 		}

@@ -1,12 +1,11 @@
 package backup
 
 import (
+	"context"
 	"fmt"
 	"net/mail"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -24,6 +23,8 @@ type cleanFolder struct {
 	// Gmail: what was moved to Trash and must be expunged there.
 	trashUV   uint32
 	trashUIDs imap.UIDSet
+	// Expunged, to be recorded in the archive (see flushGone).
+	gone []uint32
 }
 
 // serverMsg is what the server says about one candidate.
@@ -156,13 +157,21 @@ func (c *cleaner) cleanFolder(fx *cleanFolder) error {
 			uv, fx.af.UIDValidity))
 		return nil
 	}
+	// The archive's side is read while the server answers the FETCH.
+	var arch map[uint32]*archive.Entry
+	var archErr error
+	archDone := make(chan struct{})
+	go func() {
+		defer close(archDone)
+		arch, archErr = c.archived(fx.af.ID, uv, uids)
+	}()
 	metas, err := c.fetchMeta(uids)
+	<-archDone
 	if err != nil {
 		return err
 	}
-	arch, err := c.archived(fx.af.ID, uv, uids)
-	if err != nil {
-		return err
+	if archErr != nil {
+		return archErr
 	}
 	var cands []candidate
 	for _, m := range metas {
@@ -186,16 +195,12 @@ func (c *cleaner) cleanFolder(fx *cleanFolder) error {
 	// Our own \Deleted flags on messages that are no longer candidates
 	// (criteria changed, or now kept) come off again.
 	var unflag []uint32
-	cands = c.verify(fx, cands)
-	if err := c.ctx.Err(); err != nil {
-		return err // a cancelled read is no verdict on the archive
-	}
-	verified := map[uint32]bool{}
+	passing := map[uint32]bool{}
 	for _, cd := range cands {
-		verified[cd.uid] = true
+		passing[cd.uid] = true
 	}
 	for uid := range ours {
-		if !verified[uid] {
+		if !passing[uid] {
 			unflag = append(unflag, uid)
 		}
 	}
@@ -203,6 +208,10 @@ func (c *cleaner) cleanFolder(fx *cleanFolder) error {
 		return err
 	}
 	if c.a.DryRun {
+		cands, err = c.verify(fx, cands)
+		if err != nil {
+			return err // a failed or cancelled read is no verdict on the archive
+		}
 		for _, cd := range cands {
 			fx.fr.Deleted++
 			fx.fr.Bytes += cd.size
@@ -345,39 +354,43 @@ func (c *cleaner) archived(folder int64, uv uint32, uids []imap.UID) (map[uint32
 
 // verify re-reads the archived copy of every candidate now and checks its
 // hash; a damaged copy keeps its message on the server, named.
-func (c *cleaner) verify(fx *cleanFolder, cands []candidate) []candidate {
-	hashes := map[archive.Hash]bool{}
+func (c *cleaner) verify(fx *cleanFolder, cands []candidate) ([]candidate, error) {
+	ok, damaged, err := c.verifyBatch(c.ctx, cands)
+	for _, d := range damaged {
+		c.keep(fx, d.cand.serverMsg, d.cand.e, KeptDamaged, d.detail)
+	}
+	return ok, err
+}
+
+type damagedCand struct {
+	cand   candidate
+	detail string
+}
+
+// verifyBatch checks the archived copies of cands (each distinct message
+// once) and splits them into good and damaged. It touches no shared
+// state, so it can run beside the deletion of the previous batch.
+func (c *cleaner) verifyBatch(ctx context.Context, cands []candidate) ([]candidate, []damagedCand, error) {
+	hashes := make([]archive.Hash, 0, len(cands))
+	seen := map[archive.Hash]bool{}
 	for _, cd := range cands {
-		hashes[cd.e.Hash] = true
+		if !seen[cd.e.Hash] {
+			seen[cd.e.Hash] = true
+			hashes = append(hashes, cd.e.Hash)
+		}
 	}
-	results := map[archive.Hash]error{}
-	var mu sync.Mutex
-	work := make(chan archive.Hash)
-	var wg sync.WaitGroup
-	for i := 0; i < min(runtime.GOMAXPROCS(0), 8); i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for h := range work {
-				err := c.repo.VerifyMessage(c.ctx, h)
-				mu.Lock()
-				results[h] = err
-				mu.Unlock()
-			}
-		}()
+	bad, err := c.repo.VerifyMessages(ctx, hashes)
+	if err != nil {
+		return nil, nil, err
 	}
-	for h := range hashes {
-		work <- h
-	}
-	close(work)
-	wg.Wait()
-	out := cands[:0]
+	var ok []candidate
+	var damaged []damagedCand
 	for _, cd := range cands {
-		if err := results[cd.e.Hash]; err != nil {
-			c.keep(fx, cd.serverMsg, cd.e, KeptDamaged, fmt.Sprintf("%v (see 'mailkeep verify')", err))
+		if err := bad[cd.e.Hash]; err != nil {
+			damaged = append(damaged, damagedCand{cd, fmt.Sprintf("%v (see 'mailkeep verify')", err)})
 			continue
 		}
-		out = append(out, cd)
+		ok = append(ok, cd)
 	}
-	return out
+	return ok, damaged, nil
 }
