@@ -21,6 +21,7 @@ type cleanupEnv struct {
 	config string
 	old    int // messages in INBOX older than two years
 	newer  int
+	raws   map[string]bool
 }
 
 func newCleanupEnv(t *testing.T, jobs string) *cleanupEnv {
@@ -31,12 +32,14 @@ func newCleanupEnv(t *testing.T, jobs string) *cleanupEnv {
 	}
 	t.Cleanup(func() { srv.Close() })
 	srv.AddUser("dora", "pw")
-	e := &cleanupEnv{srv: srv}
+	srv.AddUser("dora2", "pw")
+	e := &cleanupEnv{srv: srv, raws: map[string]bool{}}
 	now := time.Now().UTC()
 	for i := 0; i < 12; i++ {
 		date := now.AddDate(0, -6*i, -3)
 		raw := fmt.Sprintf("From: a@example.org\r\nSubject: note %d\r\nDate: %s\r\n\r\nbody %d\r\n", i, date.Format(time.RFC1123Z), i)
 		srv.AddMessage("dora", "INBOX", []byte(raw), []string{`\Seen`}, date)
+		e.raws[raw] = true
 		if date.Before(now.AddDate(-2, 0, -1)) {
 			e.old++
 		} else {
@@ -52,7 +55,11 @@ accounts:
     imap: {host: 127.0.0.1, port: %s, security: none}
     username: dora
     password_env: DORA_PW
-%s`, filepath.Join(dir, "archive"), port, jobs)
+  dora2:
+    imap: {host: 127.0.0.1, port: %s, security: none}
+    username: dora2
+    password_env: DORA_PW
+%s`, filepath.Join(dir, "archive"), port, port, jobs)
 	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +142,23 @@ func TestCleanupCLI(t *testing.T) {
 	code, stdout, _ = runCLI("--config", e.config, "ls", "dora", "INBOX", "--gone")
 	if code != exitOK || strings.Count(stdout, "(cleanup)") != e.old {
 		t.Errorf("ls --gone = exit %d, %d marked (cleanup), want %d:\n%s", code, strings.Count(stdout, "(cleanup)"), e.old, stdout)
+	}
+	// Restore brings what cleanup removed back, byte for byte.
+	code, stdout, stderr = runCLI("--config", e.config, "restore", "dora", "--to", "dora2", "--include-deleted")
+	if code != exitOK {
+		t.Fatalf("restore --include-deleted = exit %d, %s\n%s", code, stdout, stderr)
+	}
+	got := map[string]bool{}
+	for _, m := range e.srv.Messages("dora2", "INBOX") {
+		got[string(m.Raw)] = true
+	}
+	if len(got) != len(e.raws) {
+		t.Errorf("restore --include-deleted: %d messages on the target, want %d", len(got), len(e.raws))
+	}
+	for raw := range e.raws {
+		if !got[raw] {
+			t.Errorf("restore --include-deleted did not bring back %q", raw[:40])
+		}
 	}
 	code, stdout, _ = runCLI("--config", e.config, "--json", "cleanup", "dora", "--older-than", "2y")
 	if code != exitOK || !strings.Contains(stdout, `"event":"summary"`) || !strings.Contains(stdout, `"deleted":0`) {
