@@ -372,7 +372,7 @@ func (e *engine) resolvePending(tf *tfolder) error {
 		// The connection died after the body went out and the message is
 		// not there: the server did not keep it. Send it again.
 		p.pending, p.uncertain, p.queued = false, false, true
-		e.queue = append(e.queue, &job{tf: tf, p: p})
+		e.q.push(&job{tf: tf, p: p})
 	}
 	return e.commit(false)
 }

@@ -2,69 +2,176 @@ package restore
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/internal/progress"
 )
 
-// startWorkers starts one APPEND worker per target connection. A worker
-// dials when it gets its first job, so a run with little to copy opens few
+// jobQueue holds the messages to APPEND, one queue per target folder. The
+// next job goes to the folder with the fewest APPENDs in flight: a server
+// such as Dovecot takes one folder's APPENDs one at a time (a lock per
+// folder, an fsync per message), so connections spread over folders work
+// in parallel where connections on one folder would wait for each other.
+type jobQueue struct {
+	by       map[*tfolder][]*job
+	folders  []*tfolder // folders in the order their first job came
+	inflight map[*tfolder]int
+	n        int
+}
+
+func (q *jobQueue) init() {
+	if q.by == nil {
+		q.by, q.inflight = map[*tfolder][]*job{}, map[*tfolder]int{}
+	}
+}
+
+func (q *jobQueue) push(j *job) {
+	q.init()
+	if _, ok := q.by[j.tf]; !ok {
+		q.folders = append(q.folders, j.tf)
+	}
+	q.by[j.tf] = append(q.by[j.tf], j)
+	q.n++
+}
+
+// pushFront puts a job back to be tried first in its folder.
+func (q *jobQueue) pushFront(j *job) {
+	q.init()
+	if _, ok := q.by[j.tf]; !ok {
+		q.folders = append(q.folders, j.tf)
+	}
+	q.by[j.tf] = append([]*job{j}, q.by[j.tf]...)
+	q.n++
+}
+
+// peek returns the job to send next, or nil.
+func (q *jobQueue) peek() *job {
+	var best *tfolder
+	for _, tf := range q.folders {
+		if len(q.by[tf]) > 0 && (best == nil || q.inflight[tf] < q.inflight[best]) {
+			best = tf
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	return q.by[best][0]
+}
+
+// take removes j (just returned by peek) and counts it in flight.
+func (q *jobQueue) take(j *job) {
+	q.by[j.tf] = q.by[j.tf][1:]
+	if len(q.by[j.tf]) == 0 {
+		delete(q.by, j.tf)
+		q.folders = slices.DeleteFunc(q.folders, func(tf *tfolder) bool { return tf == j.tf })
+	}
+	q.inflight[j.tf]++
+	q.n--
+}
+
+func (q *jobQueue) done(j *job) { q.inflight[j.tf]-- }
+
+// drop empties the queue and returns what was in it.
+func (q *jobQueue) drop() []*job {
+	var out []*job
+	for _, tf := range q.folders {
+		out = append(out, q.by[tf]...)
+	}
+	q.by, q.folders, q.n = nil, nil, 0
+	q.init()
+	return out
+}
+
+// appendSlots are the connections APPENDs go over: all but the planner's
+// when there are several, so that planning never waits for an APPEND.
+func (e *engine) appendSlots() []*slot {
+	if len(e.slots) > 1 {
+		return e.slots[1:]
+	}
+	return e.slots
+}
+
+// startWorkers starts one APPEND worker per connection. A worker dials
+// when it gets its first job, so a run with little to copy opens few
 // connections.
 func (e *engine) startWorkers() {
 	if e.jobs != nil {
 		return
 	}
+	slots := e.appendSlots()
 	e.jobs = make(chan *job)
-	e.results = make(chan *result, len(e.slots))
-	for i, s := range e.slots {
+	e.results = make(chan *result, len(slots))
+	for i, s := range slots {
 		w := &worker{e: e, s: s, id: i}
 		go w.run(e.jobs, e.results)
 	}
 }
 
 // drain APPENDs everything queued, on all connections, and records each
-// outcome in order of arrival. Throttling answers pause the whole queue
-// (the server speaks for the account, not the connection).
-func (e *engine) drain() error {
-	if len(e.queue) == 0 {
+// outcome as it arrives. While feed (if not nil) says more is to come it
+// is called every Poll interval and may queue more (a migration's backup
+// is still running). Throttling answers pause the whole queue: the server
+// speaks for the account, not the connection.
+func (e *engine) drain(feed func() (bool, error)) error {
+	if e.q.n == 0 && feed == nil {
 		return nil
 	}
 	e.startWorkers()
+	shared := len(e.slots) == 1 // the planner and the worker take turns on one connection
 	inflight := 0
 	var pause time.Time
 	done := e.ctx.Done()
 	var stop error
-	for len(e.queue) > 0 || inflight > 0 {
+	var tick <-chan time.Time
+	if feed != nil {
+		t := time.NewTicker(e.poll())
+		defer t.Stop()
+		tick = t.C
+	}
+	for (e.q.n > 0 && stop == nil) || inflight > 0 || (feed != nil && stop == nil) {
 		var send chan<- *job
 		var next *job
 		var wake <-chan time.Time
-		if len(e.queue) > 0 {
+		if e.q.n > 0 && stop == nil {
 			if d := time.Until(pause); d > 0 {
 				wake = time.After(d)
 			} else {
-				send, next = e.jobs, e.queue[0]
+				send, next = e.jobs, e.q.peek()
 			}
+		}
+		var feedTick <-chan time.Time
+		if feed != nil && stop == nil && (!shared || inflight == 0) {
+			feedTick = tick
 		}
 		select {
 		case send <- next:
-			e.queue = e.queue[1:]
+			e.q.take(next)
 			inflight++
 		case r := <-e.results:
 			inflight--
+			e.q.done(r.j)
 			if err := e.handle(r, &pause); err != nil && stop == nil {
 				stop = err
 			}
-			if stop != nil {
-				e.unqueue() // nothing more is sent, retries included
-			}
 		case <-wake:
+		case <-feedTick:
+			more, err := feed()
+			if err != nil && stop == nil {
+				stop = err
+			}
+			if !more {
+				feed = nil
+			}
 		case <-done:
 			done = nil
 			if stop == nil {
 				stop = e.ctx.Err()
 			}
-			e.unqueue()
+		}
+		if stop != nil {
+			e.unqueue() // nothing more is sent, retries included
 		}
 	}
 	if err := e.commit(stop != nil); err != nil && stop == nil {
@@ -73,11 +180,17 @@ func (e *engine) drain() error {
 	return stop
 }
 
+func (e *engine) poll() time.Duration {
+	if e.o.Poll > 0 {
+		return e.o.Poll
+	}
+	return 250 * time.Millisecond
+}
+
 func (e *engine) unqueue() {
-	for _, j := range e.queue {
+	for _, j := range e.q.drop() {
 		j.p.queued = false
 	}
-	e.queue = nil
 }
 
 func (e *engine) retries() int {
@@ -130,7 +243,7 @@ func (e *engine) handle(r *result, pause *time.Time) error {
 			e.skipPlace(tf, p, fmt.Sprintf("gave up after %d attempts: %v", p.attempts, r.err))
 			break
 		}
-		e.queue = append([]*job{r.j}, e.queue...)
+		e.q.pushFront(r.j)
 		wait := e.backoff() << min(p.attempts-1, 6)
 		if r.kind == errThrottle {
 			e.throttle = max(e.backoff(), e.throttle*2)

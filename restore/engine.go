@@ -164,7 +164,7 @@ type engine struct {
 	tfs     map[string]*tfolder
 	lastMax int64 // highest messages.id seen by the last round
 
-	queue       []*job
+	q           jobQueue
 	jobs        chan *job
 	results     chan *result
 	workers     int
@@ -296,15 +296,15 @@ func (e *engine) wantFolder(f *archive.Folder) bool {
 	return f.GoneSince.IsZero()
 }
 
-// round brings every target folder up to date with what the archive
-// holds: full reads every source folder again (flag changes, messages
-// gone), otherwise only messages archived since the last round are looked
-// at. It returns after the APPENDs it started are done.
-func (e *engine) round(full bool) error {
+// planRound brings every target folder's plan up to date with what the
+// archive holds: full reads every source folder again (flag changes,
+// messages gone), otherwise only messages archived since the last round
+// are looked at. What is to be appended is queued, not sent.
+func (e *engine) planRound(full bool) error {
 	if !full {
 		var max int64
 		if err := e.repo.DB().QueryRowContext(e.ctx, `SELECT coalesce(max(id),0) FROM messages`).Scan(&max); err != nil {
-			return fmt.Errorf("index: %w", err)
+			return archiveErr(err)
 		}
 		if max == e.lastMax {
 			return nil
@@ -363,14 +363,22 @@ func (e *engine) round(full bool) error {
 			e.folderFailed(tf, err)
 		}
 	}
+	return nil
+}
+
+// settle sends what is queued (and, while feed says there is more to come,
+// what feed plans meanwhile), then finds what was appended without a UID
+// or lost its answer, sending again what the target did not keep.
+func (e *engine) settle(feed func() (bool, error)) error {
 	if e.o.DryRun {
 		return nil
 	}
-	for pass := 0; pass < 3 && len(e.queue) > 0; pass++ {
-		if err := e.drain(); err != nil {
+	for pass := 0; ; pass++ {
+		if err := e.drain(feed); err != nil {
 			return err
 		}
-		for _, tf := range order {
+		feed = nil
+		for _, tf := range e.orderedFolders() {
 			if len(tf.pending) > 0 && tf.err == nil {
 				if err := e.resolvePending(tf); err != nil {
 					if fatal(err) {
@@ -380,8 +388,12 @@ func (e *engine) round(full bool) error {
 				}
 			}
 		}
+		if e.q.n == 0 || pass == 2 {
+			break
+		}
 	}
-	for _, tf := range order {
+	e.unqueue()
+	for _, tf := range e.orderedFolders() {
 		for _, p := range tf.pending {
 			tf.res.Skipped = append(tf.res.Skipped, p.skip("appended, but not found on the target afterwards; the next run looks again"))
 			p.pending, p.skipped = false, true

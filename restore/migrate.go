@@ -2,7 +2,6 @@ package restore
 
 import (
 	"context"
-	"time"
 
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/backup"
@@ -38,7 +37,7 @@ func Migrate(ctx context.Context, repo *archive.Repo, t *Target, o *Options, run
 	}
 	if o.DryRun {
 		res.Backup = run(ctx)
-		if err := e.round(true); err != nil {
+		if err := e.planRound(true); err != nil {
 			res.Fatal = err
 		}
 		e.finish()
@@ -48,27 +47,32 @@ func Migrate(ctx context.Context, repo *archive.Repo, t *Target, o *Options, run
 	defer cancel()
 	done := make(chan *backup.Result, 1)
 	go func() { done <- run(bctx) }()
-	poll := o.Poll
-	if poll <= 0 {
-		poll = 250 * time.Millisecond
-	}
-	timer := time.NewTimer(poll)
-	defer timer.Stop()
-	for res.Backup == nil {
+	// While the backup runs, what it has checkpointed is planned and
+	// appended; the dispatcher asks for more every Poll interval.
+	feed := func() (bool, error) {
 		select {
 		case res.Backup = <-done:
-		case <-timer.C:
-			if err := e.round(false); err != nil {
-				res.Fatal = err
-				cancel()
-				res.Backup = <-done
-				break
-			}
-			timer.Reset(poll)
+		default:
 		}
+		if err := e.planRound(false); err != nil {
+			return false, err
+		}
+		return res.Backup == nil, nil
 	}
+	err := e.settle(feed)
+	if err != nil {
+		res.Fatal = err
+		cancel()
+	}
+	if res.Backup == nil {
+		res.Backup = <-done
+	}
+	// A last pass over everything: flags changed on the source, messages
+	// the backup re-read, and a check that all of it is on the target.
 	if res.Fatal == nil && ctx.Err() == nil {
-		if err := e.round(true); err != nil {
+		if err := e.planRound(true); err != nil {
+			res.Fatal = err
+		} else if err := e.settle(nil); err != nil {
 			res.Fatal = err
 		}
 	}

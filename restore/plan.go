@@ -94,7 +94,7 @@ func (e *engine) plan(tf *tfolder, fresh []*place, all bool) error {
 			continue
 		}
 		p.queued = true
-		e.queue = append(e.queue, &job{tf: tf, p: p})
+		e.q.push(&job{tf: tf, p: p})
 	}
 	if n > 0 {
 		progress.Send(e.rep, progress.Event{Kind: progress.FolderStart, Account: e.t.Name, Folder: tf.name, Total: n, TotalBytes: bytes})

@@ -20,7 +20,9 @@ func Restore(ctx context.Context, repo *archive.Repo, t *Target, o *Options, rep
 		e.res.Fatal = fmt.Errorf("restore %s: %w", e.o.Source, err)
 	} else if err := e.start(); err != nil {
 		e.res.Fatal = err
-	} else if err := e.round(true); err != nil {
+	} else if err := e.planRound(true); err != nil {
+		e.res.Fatal = err
+	} else if err := e.settle(nil); err != nil {
 		e.res.Fatal = err
 	}
 	if err := e.commit(true); err != nil && e.res.Fatal == nil {
