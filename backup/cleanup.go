@@ -372,7 +372,7 @@ func (c *cleaner) choose(boxes []mailbox) ([]mailbox, error) {
 			names = append(names, mb.name)
 		}
 		sort.Strings(names)
-		return nil, fmt.Errorf("%s: %s %w on the server (folders: %s)", c.a.Name, strings.Join(unmatched, ", "), ErrNoMatch,
+		return nil, fmt.Errorf("%s %w on the server (folders: %s)", strings.Join(unmatched, ", "), ErrNoMatch,
 			strings.Join(names, ", "))
 	}
 	var out []mailbox

@@ -136,7 +136,7 @@ func (f *cleanupFlags) parse(now time.Time) (*cleanupSpec, error) {
 			return nil, usageErr("--larger-than %q: must be more than 0", f.largerThan)
 		}
 		s.largerThan = n
-		what = append(what, "larger than "+humanBytes(n))
+		what = append(what, fmt.Sprintf("larger than %s (%d bytes)", f.largerThan, n))
 	}
 	if len(what) == 0 {
 		return nil, &exitError{code: exitUsage, err: errors.New("cleanup needs --older-than AGE, --before DATE or --larger-than SIZE: it never deletes everything"),
@@ -221,14 +221,15 @@ func (g *globals) runCleanup(ctx context.Context, cfg *config.Config, acct *conf
 		if ctx.Err() != nil {
 			code = exitInterrupted
 		}
-		return &exitError{code: code, err: res.Fatal, hint: hint}
+		// The error itself was reported (progress: failed) as it happened.
+		return &exitError{code: code, hint: hint}
 	}
 	g.printCleanup(res, s)
 	switch {
 	case ctx.Err() != nil:
 		return &exitError{code: exitInterrupted}
 	case res.Fatal != nil:
-		return &exitError{code: exitFailed, err: res.Fatal}
+		return &exitError{code: exitFailed}
 	case !res.OK():
 		return &exitError{code: exitPartial, err: fmt.Errorf("%s: cleanup partly done: some messages were kept for reasons shown above, or failed", acct.Name)}
 	}
