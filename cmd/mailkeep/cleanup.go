@@ -339,6 +339,9 @@ func quotaValue(resource string, v int64) string {
 func (g *globals) printCleanupJSON(r *backup.CleanupResult) {
 	for _, f := range r.Folders {
 		for _, it := range f.Items {
+			if it.Kept == "" && !r.DryRun && g.verbose == 0 {
+				continue // one line per deleted message only with -v
+			}
 			ev := "deleted"
 			if r.DryRun {
 				ev = "would-delete"
