@@ -48,7 +48,7 @@ type ingester struct {
 }
 
 // inFlight bounds the raw bytes held between the network and the archive.
-const inFlight = 24 << 20
+const inFlight = 8 << 20
 
 func newIngester(ctx context.Context, repo *archive.Repo, record func(*item) error) *ingester {
 	g := &ingester{

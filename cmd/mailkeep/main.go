@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -75,7 +76,16 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// defaultHeapLimit is the soft limit of the Go heap unless GOMEMLIMIT says
+// otherwise: mailkeep streams everything, so its live heap is small, and
+// without a limit the garbage collector lets the heap grow to twice that.
+// A soft limit only makes the collector work harder near it.
+const defaultHeapLimit = 40 << 20
+
 func run(args []string, stdout, stderr io.Writer) int {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultHeapLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	g := &globals{stdout: stdout, stderr: stderr}
