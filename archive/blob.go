@@ -1,0 +1,298 @@
+package archive
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// HasBlob reports whether a message with this hash is stored (committed or
+// pending in the open transaction).
+func (r *Repo) HasBlob(ctx context.Context, h Hash) (bool, error) {
+	ctx = context.WithoutCancel(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.hasBlobLocked(ctx, h)
+}
+
+func (r *Repo) hasBlobLocked(ctx context.Context, h Hash) (bool, error) {
+	if _, ok := r.pending[h]; ok {
+		return true, nil
+	}
+	var one int
+	var err error
+	if r.tx != nil {
+		err = r.tx.QueryRowContext(ctx, `SELECT 1 FROM blobs WHERE hash=?`, h[:]).Scan(&one)
+	} else if r.wdb != nil {
+		err = r.wdb.QueryRowContext(ctx, `SELECT 1 FROM blobs WHERE hash=?`, h[:]).Scan(&one)
+	} else {
+		err = r.rdb.QueryRowContext(ctx, `SELECT 1 FROM blobs WHERE hash=?`, h[:]).Scan(&one)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("index: %w", err)
+	}
+	return true, nil
+}
+
+// Prepared is a message hashed and, unless already stored, compressed:
+// the CPU work of storing, done outside the writer lock so that several
+// goroutines can prepare while one appends.
+type Prepared struct {
+	Hash   Hash
+	Size   int64
+	Exists bool // already in the archive when prepared
+	header HeaderInfo
+	frame  []byte
+}
+
+// Prepare hashes raw and compresses it if the archive does not hold it.
+func (r *Repo) Prepare(ctx context.Context, raw []byte) (*Prepared, error) {
+	p := &Prepared{Hash: HashBytes(raw), Size: int64(len(raw))}
+	ok, err := r.HasBlob(ctx, p.Hash)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		p.Exists = true
+		return p, nil
+	}
+	p.header = ParseHeader(raw)
+	p.frame = r.enc.EncodeAll(raw, make([]byte, 0, len(raw)/2+64))
+	return p, nil
+}
+
+// Put stores a prepared message; added is false when it was already stored.
+func (r *Repo) Put(ctx context.Context, p *Prepared) (bool, error) {
+	if p.Exists {
+		return false, nil
+	}
+	return r.putFrame(ctx, p.Hash, p.Size, p.header, p.frame, nil)
+}
+
+// PutMessage stores raw unless a message with the same bytes is already
+// stored. It returns the message's hash and whether it was new. The write
+// becomes durable at the next Commit.
+func (r *Repo) PutMessage(ctx context.Context, raw []byte) (Hash, bool, error) {
+	p, err := r.Prepare(ctx, raw)
+	if err != nil {
+		return Hash{}, false, err
+	}
+	added, err := r.Put(ctx, p)
+	return p.Hash, added, err
+}
+
+// PutMessageReader stores a message read from src, streaming it (for large
+// messages; memory stays flat). size is the expected length, or -1.
+func (r *Repo) PutMessageReader(ctx context.Context, src io.Reader, size int64) (Hash, int64, bool, error) {
+	if size >= 0 && size <= bigMessage {
+		raw := make([]byte, size)
+		if _, err := io.ReadFull(src, raw); err != nil {
+			return Hash{}, 0, false, err
+		}
+		h, added, err := r.PutMessage(ctx, raw)
+		return h, size, added, err
+	}
+	tmpDir := filepath.Join(r.dir, "tmp")
+	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
+		return Hash{}, 0, false, err
+	}
+	tf, err := os.CreateTemp(tmpDir, "msg-*")
+	if err != nil {
+		return Hash{}, 0, false, err
+	}
+	defer func() { tf.Close(); os.Remove(tf.Name()) }()
+	hasher := sha256.New()
+	head := &headCapture{max: 64 << 10}
+	enc, err := newStreamEncoder(tf)
+	if err != nil {
+		return Hash{}, 0, false, err
+	}
+	n, err := io.Copy(io.MultiWriter(hasher, head, enc), src)
+	if err == nil && size >= 0 && n != size {
+		// A reader that ends early with a plain EOF (go-imap does this when
+		// the connection drops inside a literal) must not pass for a
+		// complete message.
+		err = fmt.Errorf("message ended after %d of %d bytes: %w", n, size, io.ErrUnexpectedEOF)
+	}
+	if err != nil {
+		enc.Close()
+		return Hash{}, n, false, err
+	}
+	if err := enc.Close(); err != nil {
+		return Hash{}, n, false, err
+	}
+	var h Hash
+	copy(h[:], hasher.Sum(nil))
+	if ok, err := r.HasBlob(ctx, h); err != nil || ok {
+		return h, n, false, err
+	}
+	added, err := r.putFrame(ctx, h, n, ParseHeader(head.buf), nil, tf)
+	return h, n, added, err
+}
+
+// putFrame appends one compressed message (frame, or the whole of file)
+// to the open pack and records it in the open transaction.
+func (r *Repo) putFrame(ctx context.Context, h Hash, size int64, hi HeaderInfo, frame []byte, file *os.File) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	ctx = context.WithoutCancel(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.begin(ctx); err != nil {
+		return false, err
+	}
+	if ok, err := r.hasBlobLocked(ctx, h); err != nil || ok {
+		return false, err
+	}
+	p, err := r.packLocked()
+	if err != nil {
+		return false, r.abortLocked(err)
+	}
+	var off, length int64
+	if file != nil {
+		st, err := file.Stat()
+		if err != nil {
+			return false, err
+		}
+		length = st.Size()
+		off, err = p.appendFile(h, file, length)
+		if err != nil {
+			return false, r.abortLocked(fmt.Errorf("write %s: %w", p.path, err))
+		}
+	} else {
+		length = int64(len(frame))
+		off, err = p.append(h, frame)
+		if err != nil {
+			return false, r.abortLocked(fmt.Errorf("write %s: %w", p.path, err))
+		}
+	}
+	b := Blob{Hash: h, Pack: p.id, Offset: off, Length: length, Size: size, Header: hi}
+	_, err = r.tx.ExecContext(ctx, `INSERT INTO blobs(hash, pack, offset, length, size, stored_at, message_id, subject, sender, date_header)
+		VALUES(?,?,?,?,?,?,?,?,?,?)`, h[:], p.id, off, length, size, time.Now().Unix(),
+		hi.MessageID, hi.Subject, hi.From, hi.Date)
+	if err != nil {
+		return false, r.abortLocked(fmt.Errorf("index: %w", err))
+	}
+	r.pending[h] = b
+	r.dirty = true
+	return true, nil
+}
+
+type headCapture struct {
+	buf []byte
+	max int
+}
+
+func (c *headCapture) Write(p []byte) (int, error) {
+	if room := c.max - len(c.buf); room > 0 {
+		if len(p) < room {
+			room = len(p)
+		}
+		c.buf = append(c.buf, p[:room]...)
+	}
+	return len(p), nil
+}
+
+// blob looks a stored message up by hash.
+func (r *Repo) blob(ctx context.Context, h Hash) (Blob, error) {
+	r.mu.Lock()
+	if b, ok := r.pending[h]; ok {
+		r.mu.Unlock()
+		return b, nil
+	}
+	r.mu.Unlock()
+	b := Blob{Hash: h}
+	err := r.rdb.QueryRowContext(ctx, `SELECT pack, offset, length, size FROM blobs WHERE hash=?`, h[:]).
+		Scan(&b.Pack, &b.Offset, &b.Length, &b.Size)
+	if errors.Is(err, sql.ErrNoRows) {
+		return b, fmt.Errorf("message %s: %w", h, os.ErrNotExist)
+	}
+	if err != nil {
+		return b, fmt.Errorf("index: %w", err)
+	}
+	return b, nil
+}
+
+func (r *Repo) packFile(id int64) (*os.File, error) {
+	r.packsMu.Lock()
+	defer r.packsMu.Unlock()
+	if f, ok := r.readers[id]; ok {
+		return f, nil
+	}
+	path := filepath.Join(r.dir, "data", fmt.Sprintf("%08d.pack", id))
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	r.readers[id] = f
+	return f, nil
+}
+
+// PackPath is the file name of pack id, for messages about damage.
+func (r *Repo) PackPath(id int64) string {
+	return filepath.Join(r.dir, "data", fmt.Sprintf("%08d.pack", id))
+}
+
+// ReadMessage returns the exact bytes of the stored message h.
+func (r *Repo) ReadMessage(ctx context.Context, h Hash) ([]byte, error) {
+	b, err := r.blob(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	return r.readBlob(b)
+}
+
+func (r *Repo) readBlob(b Blob) ([]byte, error) {
+	f, err := r.packFile(b.Pack)
+	if err != nil {
+		return nil, err
+	}
+	comp := make([]byte, b.Length)
+	if _, err := f.ReadAt(comp, b.Offset); err != nil {
+		return nil, fmt.Errorf("read %s at %d: %w", f.Name(), b.Offset, err)
+	}
+	raw, err := r.dec.DecodeAll(comp, make([]byte, 0, b.Size))
+	if err != nil {
+		return nil, fmt.Errorf("decompress %s at %d: %w", f.Name(), b.Offset, err)
+	}
+	return raw, nil
+}
+
+// OpenMessage streams the stored message h; memory stays flat whatever its
+// size. The caller closes the reader.
+func (r *Repo) OpenMessage(ctx context.Context, h Hash) (io.ReadCloser, int64, error) {
+	b, err := r.blob(ctx, h)
+	if err != nil {
+		return nil, 0, err
+	}
+	rc, err := r.openBlob(b)
+	return rc, b.Size, err
+}
+
+func (r *Repo) openBlob(b Blob) (io.ReadCloser, error) {
+	f, err := r.packFile(b.Pack)
+	if err != nil {
+		return nil, err
+	}
+	if b.Size <= bigMessage {
+		raw, err := r.readBlob(b)
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(bytesReader(raw)), nil
+	}
+	return newStreamDecoder(io.NewSectionReader(f, b.Offset, b.Length))
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
