@@ -1,13 +1,10 @@
 package restore
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -55,27 +52,74 @@ type appendOutcome struct {
 	err  error
 }
 
-// appendMessage sends one APPEND with a synchronizing literal and waits for
-// its answer. body must yield exactly size bytes.
-func appendMessage(c *imapconn.Conn, mailbox string, flags []imap.Flag, date time.Time, size int64, body io.Reader) appendOutcome {
+// pendingAppend is an APPEND whose command and body are on the wire.
+type pendingAppend struct {
+	c    *imapconn.Conn
+	cmd  *imapclient.AppendCommand
+	sent bool // the whole body went out and the command was complete
+	n    int64
+	size int64
+	werr error
+}
+
+// appendSend sends one APPEND with a synchronizing literal: the command
+// line, then (only after the server's "+") the body. It does not wait for
+// the answer, so several APPENDs can be in flight on one connection (a
+// server such as Dovecot then stores consecutive ones to the same folder
+// in one transaction). body must yield exactly size bytes.
+func appendSend(c *imapconn.Conn, mailbox string, flags []imap.Flag, date time.Time, size int64, body io.Reader) (*pendingAppend, error) {
 	if err := syncLiterals(c.Client); err != nil {
-		return appendOutcome{err: err}
+		return nil, err
 	}
 	cmd := c.Append(mailbox, size, &imap.AppendOptions{Flags: flags, Time: date})
 	n, werr := io.Copy(cmd, body)
 	cerr := cmd.Close()
-	data, err := cmd.Wait()
-	out := appendOutcome{data: data, err: err}
-	if werr == nil && cerr == nil && n == size {
-		out.sent = true
+	pa := &pendingAppend{c: c, cmd: cmd, n: n, size: size, werr: errors.Join(werr, cerr)}
+	pa.sent = werr == nil && cerr == nil && n == size
+	return pa, nil
+}
+
+// wait waits for the answer. go-imap has been seen to hang in Wait on a
+// client whose connection had closed (LIBRARIES.md): once the connection
+// is gone, the answer gets a few seconds, then counts as lost.
+func (pa *pendingAppend) wait() appendOutcome {
+	type answer struct {
+		data *imap.AppendData
+		err  error
 	}
-	if err == nil && !out.sent {
-		// The server answered OK without the whole body: impossible for a
-		// well-behaved server; treat it as a broken connection.
-		out.err = fmt.Errorf("append: body not fully sent (%d of %d bytes): %v", n, size, errors.Join(werr, cerr))
+	ch := make(chan answer, 1)
+	go func() {
+		d, err := pa.cmd.Wait()
+		ch <- answer{d, err}
+	}()
+	var a answer
+	select {
+	case a = <-ch:
+	case <-pa.c.Closed():
+		select {
+		case a = <-ch:
+		case <-time.After(5 * time.Second):
+			a.err = errors.New("connection closed before the server answered")
+		}
 	}
-	dropOnBad(c, out.err)
+	out := appendOutcome{data: a.data, err: a.err, sent: pa.sent}
+	if out.err == nil && !pa.sent {
+		// An OK without the whole body: impossible for a well-behaved
+		// server; treat it as a broken connection.
+		out.err = fmt.Errorf("append: body not fully sent (%d of %d bytes): %v", pa.n, pa.size, pa.werr)
+	}
+	dropOnBad(pa.c, out.err)
 	return out
+}
+
+// appendMessage sends one APPEND with a synchronizing literal and waits for
+// its answer.
+func appendMessage(c *imapconn.Conn, mailbox string, flags []imap.Flag, date time.Time, size int64, body io.Reader) appendOutcome {
+	pa, err := appendSend(c, mailbox, flags, date, size, body)
+	if err != nil {
+		return appendOutcome{err: err}
+	}
+	return pa.wait()
 }
 
 // dropOnBad closes c when err is a BAD answer: RFC 3501 7.1.3, the server
@@ -127,175 +171,6 @@ func classify(o appendOutcome) errKind {
 		return errUncertain
 	}
 	return errConn
-}
-
-// slot is one connection to the target, re-dialled when it breaks.
-type slot struct {
-	mu   sync.Mutex
-	dial func(ctx context.Context) (*imapconn.Conn, error)
-	c    *imapconn.Conn
-}
-
-// get returns a live connection, dialling if needed.
-func (s *slot) get(ctx context.Context) (*imapconn.Conn, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.c != nil && !s.c.Broken() {
-		return s.c, nil
-	}
-	if s.c != nil {
-		s.c.Close()
-		s.c = nil
-	}
-	c, err := s.dial(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := syncLiterals(c.Client); err != nil {
-		c.Close()
-		return nil, &imapconn.Error{Op: "prepare connection", Err: err, Permanent: true}
-	}
-	s.c = c
-	return c, nil
-}
-
-// drop closes the connection; the next get dials again.
-func (s *slot) drop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.c != nil {
-		s.c.Close()
-		s.c = nil
-	}
-}
-
-// job is one message to APPEND.
-type job struct {
-	tf *tfolder
-	p  *place
-}
-
-// result is what a worker made of a job.
-type result struct {
-	j        *job
-	kind     errKind
-	uid      uint32 // from APPENDUID, 0 without UIDPLUS
-	uidv     uint32
-	bytes    int64
-	err      error
-	dropped  []string
-	repaired string // what RepairLineEndings changed, "" if nothing
-	fatal    bool   // the target cannot be used at all (login refused)
-	created  bool   // the folder was created on TRYCREATE
-}
-
-// worker APPENDs jobs on its own connection.
-type worker struct {
-	e  *engine
-	s  *slot
-	id int
-}
-
-func (w *worker) run(jobs <-chan *job, results chan<- *result) {
-	for j := range jobs {
-		results <- w.do(j)
-	}
-}
-
-func (w *worker) do(j *job) *result {
-	e, p, tf := w.e, j.p, j.tf
-	r := &result{j: j}
-	if limit := e.appendLimit; limit > 0 && uint64(p.size) > limit {
-		r.kind, r.err = errTooBig, fmt.Errorf("larger than the target's APPENDLIMIT of %d bytes", limit)
-		return r
-	}
-	c, err := w.s.get(e.ctx)
-	if err != nil {
-		r.kind, r.err, r.fatal = errConn, err, imapconn.Permanent(err)
-		return r
-	}
-	body, size, repaired, err := e.messageBody(p)
-	if err != nil {
-		r.kind, r.err = errRefused, fmt.Errorf("read from the archive: %w", err)
-		r.fatal = true // the archive is damaged or closed: nothing else will work either
-		return r
-	}
-	defer body.Close()
-	r.repaired = repaired
-	flags, dropped := tf.policy.filter(p.flagList())
-	r.dropped = dropped
-	o := appendMessage(c, tf.name, flags, p.appendDate(), size, body)
-	r.kind, r.err = classify(o), o.err
-	if r.kind == errTryCreate {
-		// The folder vanished under us (another client deleted it). Create
-		// it and try once more (RFC 3501 6.3.11).
-		if c, err = w.s.get(e.ctx); err == nil {
-			if cerr := createFolder(c, tf.name, tf.specialUse, e.canCreateSpecialUse); cerr == nil {
-				r.created = true
-				body.Close()
-				if body, size, _, err = e.messageBody(p); err == nil {
-					o = appendMessage(c, tf.name, flags, p.appendDate(), size, body)
-					r.kind, r.err = classify(o), o.err
-				}
-			}
-		}
-	}
-	if r.kind == errNone {
-		r.bytes = size
-		if o.data != nil {
-			r.uid, r.uidv = uint32(o.data.UID), o.data.UIDValidity
-		}
-	}
-	if r.kind == errConn || r.kind == errUncertain || r.kind == errThrottle {
-		w.s.drop()
-	}
-	return r
-}
-
-// messageBody opens the bytes to APPEND: the archived message, or with
-// RepairLineEndings and bare LFs in it, a copy with CRLF line ends.
-func (e *engine) messageBody(p *place) (io.ReadCloser, int64, string, error) {
-	if !e.o.RepairLineEndings && p.size > bigMessage {
-		rc, size, err := e.repo.OpenMessage(e.ctx, p.hash)
-		return rc, size, "", err
-	}
-	raw, err := e.repo.ReadMessage(e.ctx, p.hash)
-	if err != nil {
-		return nil, 0, "", err
-	}
-	note := ""
-	if e.o.RepairLineEndings {
-		if fixed, n := crlf(raw); n > 0 {
-			note = fmt.Sprintf("%d bare LF turned into CRLF (%d -> %d bytes)", n, len(raw), len(fixed))
-			raw = fixed
-		}
-	}
-	return io.NopCloser(bytes.NewReader(raw)), int64(len(raw)), note, nil
-}
-
-// bigMessage is the size above which a message is streamed from the
-// archive rather than read into memory.
-const bigMessage = 4 << 20
-
-// crlf turns every LF not preceded by CR into CRLF and says how many.
-func crlf(raw []byte) ([]byte, int) {
-	n := 0
-	for i, c := range raw {
-		if c == '\n' && (i == 0 || raw[i-1] != '\r') {
-			n++
-		}
-	}
-	if n == 0 {
-		return raw, 0
-	}
-	out := make([]byte, 0, len(raw)+n)
-	for i, c := range raw {
-		if c == '\n' && (i == 0 || raw[i-1] != '\r') {
-			out = append(out, '\r')
-		}
-		out = append(out, c)
-	}
-	return out, n
 }
 
 // createFolder creates a folder, with its special-use attribute where the

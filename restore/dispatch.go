@@ -46,8 +46,9 @@ func (q *jobQueue) pushFront(j *job) {
 	q.n++
 }
 
-// peek returns the job to send next, or nil.
-func (q *jobQueue) peek() *job {
+// peek returns the batch to send next: up to batchSize jobs of the folder
+// with the fewest in flight, or nil.
+func (q *jobQueue) peek() []*job {
 	var best *tfolder
 	for _, tf := range q.folders {
 		if len(q.by[tf]) > 0 && (best == nil || q.inflight[tf] < q.inflight[best]) {
@@ -57,18 +58,19 @@ func (q *jobQueue) peek() *job {
 	if best == nil {
 		return nil
 	}
-	return q.by[best][0]
+	return q.by[best][:min(batchSize, len(q.by[best]))]
 }
 
-// take removes j (just returned by peek) and counts it in flight.
-func (q *jobQueue) take(j *job) {
-	q.by[j.tf] = q.by[j.tf][1:]
-	if len(q.by[j.tf]) == 0 {
-		delete(q.by, j.tf)
-		q.folders = slices.DeleteFunc(q.folders, func(tf *tfolder) bool { return tf == j.tf })
+// take removes a batch (just returned by peek) and counts it in flight.
+func (q *jobQueue) take(b []*job) {
+	tf := b[0].tf
+	q.by[tf] = q.by[tf][len(b):]
+	if len(q.by[tf]) == 0 {
+		delete(q.by, tf)
+		q.folders = slices.DeleteFunc(q.folders, func(x *tfolder) bool { return x == tf })
 	}
-	q.inflight[j.tf]++
-	q.n--
+	q.inflight[tf] += len(b)
+	q.n -= len(b)
 }
 
 func (q *jobQueue) done(j *job) { q.inflight[j.tf]-- }
@@ -101,10 +103,10 @@ func (e *engine) startWorkers() {
 		return
 	}
 	slots := e.appendSlots()
-	e.jobs = make(chan *job)
-	e.results = make(chan *result, len(slots))
-	for i, s := range slots {
-		w := &worker{e: e, s: s, id: i}
+	e.jobs = make(chan []*job)
+	e.results = make(chan *result, len(slots)*window)
+	for _, s := range slots {
+		w := &worker{e: e, s: s}
 		go w.run(e.jobs, e.results)
 	}
 }
@@ -131,8 +133,8 @@ func (e *engine) drain(feed func() (bool, error)) error {
 		tick = t.C
 	}
 	for (e.q.n > 0 && stop == nil) || inflight > 0 || (feed != nil && stop == nil) {
-		var send chan<- *job
-		var next *job
+		var send chan<- []*job
+		var next []*job
 		var wake <-chan time.Time
 		if e.q.n > 0 && stop == nil {
 			if d := time.Until(pause); d > 0 {
@@ -148,7 +150,7 @@ func (e *engine) drain(feed func() (bool, error)) error {
 		select {
 		case send <- next:
 			e.q.take(next)
-			inflight++
+			inflight += len(next)
 		case r := <-e.results:
 			inflight--
 			e.q.done(r.j)
@@ -210,9 +212,6 @@ func (e *engine) backoff() time.Duration {
 // handle records one APPEND's outcome.
 func (e *engine) handle(r *result, pause *time.Time) error {
 	p, tf := r.j.p, r.j.tf
-	if r.created {
-		e.warn(tf.name, "the folder had disappeared from the target (TRYCREATE); created it again")
-	}
 	switch r.kind {
 	case errNone:
 		e.throttle = 0
@@ -262,7 +261,23 @@ func (e *engine) handle(r *result, pause *time.Time) error {
 	case errTooBig:
 		e.skipPlace(tf, p, fmt.Sprintf("too big for the target: %v", r.err))
 	case errTryCreate:
-		e.skipPlace(tf, p, fmt.Sprintf("the folder does not exist on the target even after creating it: %v", r.err))
+		// RFC 3501 6.3.11: the folder is gone (another client deleted it):
+		// create it and try once more.
+		if r.j.created {
+			e.skipPlace(tf, p, fmt.Sprintf("the folder does not exist on the target even after creating it: %v", r.err))
+			break
+		}
+		c, err := e.planner()
+		if err == nil {
+			err = createFolder(c, tf.name, tf.specialUse, e.canCreateSpecialUse)
+		}
+		if err != nil {
+			e.skipPlace(tf, p, fmt.Sprintf("the folder does not exist on the target (%v) and could not be created: %v", r.err, err))
+			break
+		}
+		e.warn(tf.name, "the folder had disappeared from the target (TRYCREATE); created it again")
+		r.j.created = true
+		e.q.pushFront(r.j)
 	case errRefused:
 		if r.fatal {
 			return archiveErr(r.err)

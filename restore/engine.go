@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"slices"
 	"sort"
 	"time"
 
@@ -163,9 +164,12 @@ type engine struct {
 	srcList []*srcFolder
 	tfs     map[string]*tfolder
 	lastMax int64 // highest messages.id seen by the last round
+	// backupRunning: a migration's backup is still writing the archive, so
+	// folders it has not checkpointed yet are left for a later round.
+	backupRunning bool
 
 	q           jobQueue
-	jobs        chan *job
+	jobs        chan []*job
 	results     chan *result
 	workers     int
 	sinceCommit int
@@ -239,9 +243,15 @@ func (e *engine) refreshSources() error {
 		}
 		e.acct = a
 	}
-	folders, err := e.repo.Folders(e.ctx, e.acct)
+	folders, err := e.committedFolders(e.acct.ID)
 	if err != nil {
 		return err
+	}
+	if e.backupRunning {
+		// A folder's delimiter and special use are stored with its first
+		// checkpoint (together with its UIDVALIDITY); until then its name
+		// cannot be mapped right. INBOX needs neither; POP3 has only INBOX.
+		folders = slices.DeleteFunc(folders, func(f *archive.Folder) bool { return f.UIDValidity == 0 && !isInbox(f.Name) })
 	}
 	var all []sourceFolder
 	for _, f := range folders {

@@ -43,6 +43,7 @@ func Migrate(ctx context.Context, repo *archive.Repo, t *Target, o *Options, run
 		e.finish()
 		return res
 	}
+	e.backupRunning = true
 	bctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan *backup.Result, 1)
@@ -67,6 +68,7 @@ func Migrate(ctx context.Context, repo *archive.Repo, t *Target, o *Options, run
 	if res.Backup == nil {
 		res.Backup = <-done
 	}
+	e.backupRunning = false
 	// A last pass over everything: flags changed on the source, messages
 	// the backup re-read, and a check that all of it is on the target.
 	if res.Fatal == nil && ctx.Err() == nil {

@@ -76,3 +76,31 @@ func dedupeGone(places []*place) []*place {
 	}
 	return out
 }
+
+// committedFolders lists the folders of an account as last checkpointed
+// (the reader pool sees committed rows only: a migration's backup may be
+// half-way through recording a folder).
+func (e *engine) committedFolders(account int64) ([]*archive.Folder, error) {
+	rows, err := e.repo.DB().QueryContext(e.ctx, `SELECT id, name, delimiter, special_use, uidvalidity, first_seen, gone_since
+		FROM folders WHERE account=? ORDER BY name`, account)
+	if err != nil {
+		return nil, archiveErr(err)
+	}
+	defer rows.Close()
+	var out []*archive.Folder
+	for rows.Next() {
+		f := &archive.Folder{Account: account}
+		var first, gone int64
+		if err := rows.Scan(&f.ID, &f.Name, &f.Delimiter, &f.SpecialUse, &f.UIDValidity, &first, &gone); err != nil {
+			return nil, archiveErr(err)
+		}
+		if first != 0 {
+			f.FirstSeen = time.Unix(first, 0).UTC()
+		}
+		if gone != 0 {
+			f.GoneSince = time.Unix(gone, 0).UTC()
+		}
+		out = append(out, f)
+	}
+	return out, archiveErr(rows.Err())
+}

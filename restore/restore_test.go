@@ -106,3 +106,42 @@ func TestRestoreAfterLostLedger(t *testing.T) {
 	checkResult(t, r, 0, int64(count(snapshot(t, sa))))
 	compare(t, snapshot(t, sa), snapshot(t, ta), compareOpts{})
 }
+
+// TestUncheckpointedFolderWaits: while a migration's backup runs, a folder
+// whose metadata is not checkpointed yet (no delimiter, no special use)
+// is not mapped: "Archive/2019" would otherwise become one odd name.
+func TestUncheckpointedFolderWaits(t *testing.T) {
+	ctx := context.Background()
+	repo := newRepo(t)
+	acct, _ := repo.Account(ctx, "old", "imap")
+	f, _ := repo.Folder(ctx, acct, "Archive/2019")
+	if err := repo.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, ta := inproc(t, "new", nil)
+	e := newEngine(ctx, repo, ta.target(), &Options{Source: "old"}, nil)
+	defer e.close()
+	if err := e.start(); err != nil {
+		t.Fatal(err)
+	}
+	e.backupRunning = true
+	if err := e.refreshSources(); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.srcList) != 0 {
+		t.Fatalf("folder mapped before its metadata was checkpointed: %v", e.srcList[0].m)
+	}
+	f.Delimiter, f.UIDValidity = "/", 7
+	if err := repo.UpdateFolder(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.refreshSources(); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.srcList) != 1 || e.srcList[0].m.Target != "Archive/2019" {
+		t.Fatalf("mapping after the checkpoint: %+v", e.srcList)
+	}
+}
