@@ -2,10 +2,7 @@ package restore
 
 import (
 	"errors"
-	"fmt"
-	"io"
 	"strings"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -52,76 +49,6 @@ type appendOutcome struct {
 	err  error
 }
 
-// pendingAppend is an APPEND whose command and body are on the wire.
-type pendingAppend struct {
-	c    *imapconn.Conn
-	cmd  *imapclient.AppendCommand
-	sent bool // the whole body went out and the command was complete
-	n    int64
-	size int64
-	werr error
-}
-
-// appendSend sends one APPEND with a synchronizing literal: the command
-// line, then (only after the server's "+") the body. It does not wait for
-// the answer, so several APPENDs can be in flight on one connection (a
-// server such as Dovecot then stores consecutive ones to the same folder
-// in one transaction). body must yield exactly size bytes.
-func appendSend(c *imapconn.Conn, mailbox string, flags []imap.Flag, date time.Time, size int64, body io.Reader) (*pendingAppend, error) {
-	if err := syncLiterals(c.Client); err != nil {
-		return nil, err
-	}
-	cmd := c.Append(mailbox, size, &imap.AppendOptions{Flags: flags, Time: date})
-	n, werr := io.Copy(cmd, body)
-	cerr := cmd.Close()
-	pa := &pendingAppend{c: c, cmd: cmd, n: n, size: size, werr: errors.Join(werr, cerr)}
-	pa.sent = werr == nil && cerr == nil && n == size
-	return pa, nil
-}
-
-// wait waits for the answer. go-imap has been seen to hang in Wait on a
-// client whose connection had closed (LIBRARIES.md): once the connection
-// is gone, the answer gets a few seconds, then counts as lost.
-func (pa *pendingAppend) wait() appendOutcome {
-	type answer struct {
-		data *imap.AppendData
-		err  error
-	}
-	ch := make(chan answer, 1)
-	go func() {
-		d, err := pa.cmd.Wait()
-		ch <- answer{d, err}
-	}()
-	var a answer
-	select {
-	case a = <-ch:
-	case <-pa.c.Closed():
-		select {
-		case a = <-ch:
-		case <-time.After(5 * time.Second):
-			a.err = errors.New("connection closed before the server answered")
-		}
-	}
-	out := appendOutcome{data: a.data, err: a.err, sent: pa.sent}
-	if out.err == nil && !pa.sent {
-		// An OK without the whole body: impossible for a well-behaved
-		// server; treat it as a broken connection.
-		out.err = fmt.Errorf("append: body not fully sent (%d of %d bytes): %v", pa.n, pa.size, pa.werr)
-	}
-	dropOnBad(pa.c, out.err)
-	return out
-}
-
-// appendMessage sends one APPEND with a synchronizing literal and waits for
-// its answer.
-func appendMessage(c *imapconn.Conn, mailbox string, flags []imap.Flag, date time.Time, size int64, body io.Reader) appendOutcome {
-	pa, err := appendSend(c, mailbox, flags, date, size, body)
-	if err != nil {
-		return appendOutcome{err: err}
-	}
-	return pa.wait()
-}
-
 // dropOnBad closes c when err is a BAD answer: RFC 3501 7.1.3, the server
 // did not understand the command, so what it makes of the bytes that
 // follow cannot be trusted any more.
@@ -138,6 +65,7 @@ type errKind int
 
 const (
 	errNone      errKind = iota
+	errRetry             // not stored because another message of its MULTIAPPEND failed: send again
 	errThrottle          // NO [LIMIT] / [UNAVAILABLE] / BYE: wait, reconnect, try again
 	errTryCreate         // NO [TRYCREATE]: create the folder, try once more
 	errTooBig            // NO [TOOBIG]: skip it

@@ -86,27 +86,16 @@ func (q *jobQueue) drop() []*job {
 	return out
 }
 
-// appendSlots are the connections APPENDs go over: all but the planner's
-// when there are several, so that planning never waits for an APPEND.
-func (e *engine) appendSlots() []*slot {
-	if len(e.slots) > 1 {
-		return e.slots[1:]
-	}
-	return e.slots
-}
-
-// startWorkers starts one APPEND worker per connection. A worker dials
-// when it gets its first job, so a run with little to copy opens few
-// connections.
+// startWorkers starts the APPEND workers. A worker dials when it gets its
+// first job, so a run with little to copy opens few connections.
 func (e *engine) startWorkers() {
 	if e.jobs != nil {
 		return
 	}
-	slots := e.appendSlots()
 	e.jobs = make(chan []*job)
-	e.results = make(chan *result, len(slots)*window)
-	for _, s := range slots {
-		w := &worker{e: e, s: s}
+	e.results = make(chan *result, e.workers*batchSize)
+	for i := 0; i < e.workers; i++ {
+		w := &worker{e: e}
 		go w.run(e.jobs, e.results)
 	}
 }
@@ -121,7 +110,6 @@ func (e *engine) drain(feed func() (bool, error)) error {
 		return nil
 	}
 	e.startWorkers()
-	shared := len(e.slots) == 1 // the planner and the worker take turns on one connection
 	inflight := 0
 	var pause time.Time
 	done := e.ctx.Done()
@@ -144,7 +132,7 @@ func (e *engine) drain(feed func() (bool, error)) error {
 			}
 		}
 		var feedTick <-chan time.Time
-		if feed != nil && stop == nil && (!shared || inflight == 0) {
+		if feed != nil && stop == nil {
 			feedTick = tick
 		}
 		select {
@@ -228,6 +216,8 @@ func (e *engine) handle(r *result, pause *time.Time) error {
 			p.queued, p.pending = false, true
 			tf.pending = append(tf.pending, p)
 		}
+	case errRetry:
+		e.q.pushFront(r.j)
 	case errUncertain:
 		p.queued, p.pending, p.uncertain = false, true, true
 		tf.pending = append(tf.pending, p)

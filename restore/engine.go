@@ -19,11 +19,14 @@ import (
 // Target is the IMAP account mail is written into.
 type Target struct {
 	Name string
-	// Dial opens a logged-in connection; called once per connection and
-	// again after a connection breaks.
+	// Dial opens a logged-in go-imap connection, for looking at the
+	// target (folders, UIDs, flags); called again after it breaks.
 	Dial func(ctx context.Context) (*imapconn.Conn, error)
-	// Connections is the most connections open to the target at once;
-	// 0 means 4. APPEND costs a round trip per message on one connection.
+	// Login says how to connect and log in for APPENDs, which go over
+	// mailkeep's own small client (synchronizing literals, MULTIAPPEND).
+	Login *imapconn.Options
+	// Connections is the most connections open to the target at once:
+	// one looks, the others (at least one) APPEND; 0 means 4.
 	Connections int
 	// FolderMap maps a source folder name (with its delimiter) to a target
 	// name written with "/" (config.Account.MapFolder); nil: none.
@@ -150,7 +153,7 @@ type engine struct {
 	rep  progress.Reporter
 	res  *Result
 
-	slots               []*slot
+	planSlot            *slot
 	lay                 *layout
 	uidplus             bool
 	esearch             bool
@@ -184,22 +187,20 @@ func newEngine(ctx context.Context, repo *archive.Repo, t *Target, o *Options, r
 	res := &Result{Source: o.Source, Target: t.Name, Started: time.Now(), DryRun: o.DryRun}
 	e := &engine{ctx: ctx, wctx: context.WithoutCancel(ctx), repo: repo, t: t, o: o, rep: rep, res: res,
 		srcs: map[int64]*srcFolder{}, tfs: map[string]*tfolder{}, lastCommit: time.Now()}
-	n := t.Connections
-	if n <= 0 {
-		n = 4
-	}
-	if o.DryRun {
-		n = 1
-	}
-	for i := 0; i < n; i++ {
-		e.slots = append(e.slots, &slot{dial: t.Dial})
+	e.planSlot = &slot{dial: t.Dial}
+	e.workers = max(1, t.Connections-1)
+	if t.Connections <= 0 {
+		e.workers = 3
 	}
 	return e
 }
 
 // start logs in to the target and learns its layout.
 func (e *engine) start() error {
-	c, err := e.slots[0].get(e.ctx)
+	if e.t.Login == nil || e.t.Dial == nil {
+		return fmt.Errorf("target %s: no connection settings", e.t.Name)
+	}
+	c, err := e.planSlot.get(e.ctx)
 	if err != nil {
 		return fmt.Errorf("target %s: %w", e.t.Name, err)
 	}
@@ -221,9 +222,7 @@ func (e *engine) start() error {
 }
 
 func (e *engine) close() {
-	for _, s := range e.slots {
-		s.drop()
-	}
+	e.planSlot.drop()
 	if e.jobs != nil {
 		close(e.jobs)
 		e.jobs = nil

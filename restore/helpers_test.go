@@ -29,17 +29,19 @@ type account struct {
 	security               string
 }
 
-func (a account) dial(ctx context.Context) (*imapconn.Conn, error) {
+func (a account) login() *imapconn.Options {
 	sec := a.security
 	if sec == "" {
 		sec = "none"
 	}
-	return imapconn.Dial(ctx, &imapconn.Options{Addr: a.addr, Security: sec, Username: a.user, Timeout: 20 * time.Second,
-		Secret: func(context.Context) (string, error) { return a.pass, nil }})
+	return &imapconn.Options{Addr: a.addr, Security: sec, Username: a.user, Timeout: 20 * time.Second,
+		Secret: func(context.Context) (string, error) { return a.pass, nil }}
 }
 
+func (a account) dial(ctx context.Context) (*imapconn.Conn, error) { return imapconn.Dial(ctx, a.login()) }
+
 func (a account) target() *Target {
-	return &Target{Name: a.name, Dial: a.dial, Connections: 3, Backoff: 10 * time.Millisecond}
+	return &Target{Name: a.name, Dial: a.dial, Login: a.login(), Connections: 3, Backoff: 10 * time.Millisecond}
 }
 
 func (a account) backupFn(repo *archive.Repo, rep progress.Reporter) Backup {

@@ -105,10 +105,9 @@ func discover(c *imapconn.Conn) (*layout, error) {
 	return l, nil
 }
 
-// planner returns the connection the planner works on (slot 0); workers
-// never run while the planner does, so it can share the slot.
+// planner returns the connection the planner works on.
 func (e *engine) planner() (*imapconn.Conn, error) {
-	c, err := e.slots[0].get(e.ctx)
+	c, err := e.planSlot.get(e.ctx)
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", e.t.Name, err)
 	}

@@ -3,6 +3,7 @@ package restore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -10,7 +11,7 @@ import (
 	"github.com/mailkeep/mailkeep/internal/imapconn"
 )
 
-// slot is one connection to the target, re-dialled when it breaks.
+// slot is the planner's go-imap connection, re-dialled when it breaks.
 type slot struct {
 	mu   sync.Mutex
 	dial func(ctx context.Context) (*imapconn.Conn, error)
@@ -32,6 +33,8 @@ func (s *slot) get(ctx context.Context) (*imapconn.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The planner sends no APPEND, but no literal of ours is ever sent
+	// without the server's go-ahead.
 	if err := syncLiterals(c.Client); err != nil {
 		c.Close()
 		return nil, &imapconn.Error{Op: "prepare connection", Err: err, Permanent: true}
@@ -41,14 +44,10 @@ func (s *slot) get(ctx context.Context) (*imapconn.Conn, error) {
 }
 
 // drop closes the connection; the next get dials again.
-func (s *slot) drop() { s.dropIf(nil) }
-
-// dropIf closes the connection if it is c (any, for nil): a late answer
-// on an old connection must not close its replacement.
-func (s *slot) dropIf(c *imapconn.Conn) {
+func (s *slot) drop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.c != nil && (c == nil || s.c == c) {
+	if s.c != nil {
 		s.c.Close()
 		s.c = nil
 	}
@@ -59,6 +58,7 @@ type job struct {
 	tf      *tfolder
 	p       *place
 	created bool // the folder was created again after TRYCREATE
+	single  bool // APPEND it alone: a MULTIAPPEND with it was refused as a whole
 }
 
 // result is what became of a job.
@@ -74,100 +74,189 @@ type result struct {
 	fatal    bool   // the target or the archive cannot be used at all
 }
 
-// batchSize is how many messages of one folder a worker takes at a time:
-// consecutive APPENDs to one folder on one connection are cheap for the
-// server, while batches let several connections work on several folders.
-const batchSize = 64
+// batchSize is how many messages of one folder a worker takes at a time
+// (and puts into one MULTIAPPEND); batchBytes bounds a MULTIAPPEND too.
+const (
+	batchSize  = 64
+	batchBytes = 16 << 20
+)
 
-// worker APPENDs on its own connection, pipelined: it sends the next
-// APPEND while earlier ones wait for their answers (each body still waits
-// for the server's "+").
+// worker APPENDs on its own connection (appendConn, not go-imap).
 type worker struct {
 	e *engine
-	s *slot
-}
-
-// window bounds the APPENDs in flight on one connection.
-const window = 32
-
-type inflight struct {
-	j  *job
-	pa *pendingAppend
-	r  *result
+	a *appendConn
 }
 
 func (w *worker) run(jobs <-chan []*job, results chan<- *result) {
-	waitq := make(chan *inflight, window)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for f := range waitq {
-			results <- w.finish(f)
-		}
-	}()
 	for batch := range jobs {
-		for _, j := range batch {
-			if r := w.send(j, waitq); r != nil {
-				results <- r
+		w.appendBatch(batch, results)
+	}
+	if w.a != nil {
+		w.a.close()
+	}
+}
+
+func (w *worker) conn() (*appendConn, error) {
+	if w.a != nil && !w.a.broken {
+		return w.a, nil
+	}
+	if w.a != nil {
+		w.a.close()
+		w.a = nil
+	}
+	a, err := dialAppend(w.e.ctx, w.e.t.Login)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", w.e.t.Name, err)
+	}
+	w.a = a
+	return a, nil
+}
+
+// appendBatch APPENDs jobs of one folder: in MULTIAPPEND commands where
+// the server has them, else one by one.
+func (w *worker) appendBatch(batch []*job, results chan<- *result) {
+	e := w.e
+	var rest []*job
+	for _, j := range batch {
+		if limit := e.appendLimit; limit > 0 && uint64(j.p.size) > limit {
+			results <- &result{j: j, kind: errTooBig, err: fmt.Errorf("larger than the target's APPENDLIMIT of %d bytes", limit)}
+			continue
+		}
+		rest = append(rest, j)
+	}
+	for len(rest) > 0 {
+		if e.ctx.Err() != nil {
+			for _, j := range rest {
+				results <- &result{j: j, kind: errConn, err: e.ctx.Err()}
+			}
+			return
+		}
+		a, err := w.conn()
+		if err != nil {
+			for _, j := range rest {
+				results <- &result{j: j, kind: errConn, err: err, fatal: imapconn.Permanent(err)}
+			}
+			return
+		}
+		n, bytes := 1, rest[0].p.size
+		if a.has("MULTIAPPEND") && !e.o.RepairLineEndings && !rest[0].single {
+			for n < len(rest) && n < batchSize && !rest[n].single && bytes+rest[n].p.size <= batchBytes {
+				bytes += rest[n].p.size
+				n++
+			}
+		}
+		chunk := rest[:n]
+		rest = rest[n:]
+		for _, r := range w.sendChunk(a, chunk) {
+			results <- r
+		}
+	}
+}
+
+// sendChunk sends one APPEND (MULTIAPPEND for several jobs) and says what
+// became of each message.
+func (w *worker) sendChunk(a *appendConn, chunk []*job) []*result {
+	e := w.e
+	tf := chunk[0].tf
+	out := make([]*result, len(chunk))
+	msgs := make([]outMsg, len(chunk))
+	for i, j := range chunk {
+		r := &result{j: j}
+		out[i] = r
+		flags, dropped := tf.policy.filter(j.p.flagList())
+		r.dropped = dropped
+		m := outMsg{flags: flags, date: j.p.appendDate(), size: j.p.size}
+		if e.o.RepairLineEndings {
+			body, size, note, err := e.messageBody(j.p)
+			if err != nil {
+				r.kind, r.err, r.fatal = errRefused, fmt.Errorf("read from the archive: %w", err), true
+				for _, j := range chunk[i+1:] {
+					out = append(out[:i+1], &result{j: j, kind: errRetry, err: err})
+				}
+				return out
+			}
+			r.repaired, m.size = note, size
+			m.open = func() (io.ReadCloser, error) { return body, nil }
+		} else {
+			p := j.p
+			m.open = func() (io.ReadCloser, error) {
+				rc, _, _, err := e.messageBody(p)
+				return rc, err
+			}
+		}
+		r.bytes = m.size
+		msgs[i] = m
+	}
+	res := a.appendMsgs(tf.name, msgs)
+	set := func(r *result, k errKind, err error) { r.kind, r.err = k, err }
+	switch {
+	case res.err != nil && errors.Is(res.err, errArchive):
+		for i, r := range out {
+			if i == res.sent {
+				r.kind, r.err, r.fatal = errRefused, res.err, true
+			} else {
+				set(r, errRetry, res.err)
+			}
+		}
+	case res.err != nil:
+		// The connection failed. Before the command was complete the
+		// server stored nothing (a MULTIAPPEND is all or nothing, RFC 3502);
+		// after, it may have stored all of it.
+		k := errConn
+		if res.complete {
+			k = errUncertain
+		}
+		for _, r := range out {
+			set(r, k, res.err)
+		}
+	case res.answer.kind == "OK":
+		for i, r := range out {
+			r.kind = errNone
+			if len(res.uids) == len(out) {
+				r.uid, r.uidv = res.uids[i], res.uidv
+			}
+		}
+	default:
+		err := res.answer.err()
+		k := classify(appendOutcome{err: err, sent: res.complete})
+		switch {
+		case res.answer.kind == "BYE" && res.complete:
+			k = errUncertain
+		case res.answer.kind == "BYE":
+			k = errThrottle
+		}
+		switch {
+		case k == errThrottle || k == errTryCreate || k == errUncertain || len(out) == 1:
+			// About the folder or the server, not one message.
+			for _, r := range out {
+				set(r, k, err)
+			}
+		case res.refused >= 0:
+			// Refused before this message's body: the others were not
+			// stored (all or nothing) and are sent again.
+			for i, r := range out {
+				if i == res.refused {
+					set(r, k, err)
+				} else {
+					set(r, errRetry, err)
+				}
+			}
+		default:
+			// The whole MULTIAPPEND was refused after its last body (a
+			// server that checks bodies, such as Cyrus with bare LF): send
+			// them one by one to learn which.
+			for _, r := range out {
+				set(r, errRetry, err)
+				r.j.single = true
 			}
 		}
 	}
-	close(waitq)
-	<-done
-}
-
-// send puts one APPEND on the wire, or returns why it could not.
-func (w *worker) send(j *job, waitq chan<- *inflight) *result {
-	e, p, tf := w.e, j.p, j.tf
-	r := &result{j: j}
-	if limit := e.appendLimit; limit > 0 && uint64(p.size) > limit {
-		r.kind, r.err = errTooBig, fmt.Errorf("larger than the target's APPENDLIMIT of %d bytes", limit)
-		return r
-	}
-	c, err := w.s.get(e.ctx)
-	if err != nil {
-		r.kind, r.err, r.fatal = errConn, err, imapconn.Permanent(err)
-		return r
-	}
-	body, size, repaired, err := e.messageBody(p)
-	if err != nil {
-		r.kind, r.err, r.fatal = errRefused, fmt.Errorf("read from the archive: %w", err), true
-		return r
-	}
-	r.repaired = repaired
-	flags, dropped := tf.policy.filter(p.flagList())
-	r.dropped = dropped
-	pa, err := appendSend(c, tf.name, flags, p.appendDate(), size, body)
-	body.Close()
-	if err != nil {
-		r.kind, r.err, r.fatal = errRefused, err, true
-		return r
-	}
-	r.bytes = size
-	f := &inflight{j: j, pa: pa, r: r}
-	if !pa.sent {
-		// Refused before the body, or the connection failed: the answer
-		// is there already (or never comes).
-		return w.finish(f)
-	}
-	waitq <- f
-	return nil
-}
-
-// finish waits for an APPEND's answer.
-func (w *worker) finish(f *inflight) *result {
-	o := f.pa.wait()
-	r := f.r
-	r.kind, r.err = classify(o), o.err
-	switch r.kind {
-	case errNone:
-		if o.data != nil {
-			r.uid, r.uidv = uint32(o.data.UID), o.data.UIDValidity
+	for _, r := range out {
+		if r.kind != errNone {
+			r.bytes = 0
 		}
-	case errConn, errUncertain, errThrottle:
-		w.s.dropIf(f.pa.c)
 	}
-	return r
+	return out
 }
 
 // messageBody opens the bytes to APPEND: the archived message, or with

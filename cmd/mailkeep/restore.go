@@ -12,6 +12,7 @@ import (
 
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/internal/config"
+	"github.com/mailkeep/mailkeep/internal/imapconn"
 	"github.com/mailkeep/mailkeep/restore"
 )
 
@@ -147,11 +148,22 @@ func (g *globals) restoreTarget(cfg *config.Config, name string) (*restore.Targe
 	if a.Protocol() != "imap" {
 		return nil, usageErr("account %s is %s; mail can only be written into an IMAP account", name, a.Protocol())
 	}
-	dial, err := g.imapDialer(a)
+	tc, err := tlsConfig(a.IMAP)
 	if err != nil {
-		return nil, &exitError{code: exitUsage, err: err}
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("accounts.%s.imap: %w", a.Name, err)}
 	}
-	t := &restore.Target{Name: name, Dial: dial, Connections: a.Connections}
+	// One secret source for both kinds of connection: a password_command
+	// runs once.
+	login := &imapconn.Options{Addr: a.IMAP.Addr(), Security: a.IMAP.Security, TLSConfig: tc, Timeout: a.IMAP.Timeout,
+		Username: a.Username, Auth: a.Auth, Secret: cachedSecret(a)}
+	if g.verbose >= 2 {
+		login.Trace = &prefixWriter{w: g.stderr, prefix: "imap " + a.Name + ": "}
+	}
+	dial := func(ctx context.Context) (*imapconn.Conn, error) {
+		o := *login
+		return imapconn.Dial(ctx, &o)
+	}
+	t := &restore.Target{Name: name, Dial: dial, Login: login, Connections: a.Connections}
 	if len(a.FolderMap) > 0 {
 		t.FolderMap = a.MapFolder
 	}
