@@ -3,8 +3,8 @@ package restore
 import (
 	"bytes"
 	"context"
-	"io"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"

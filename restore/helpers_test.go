@@ -38,7 +38,9 @@ func (a account) login() *imapconn.Options {
 		Secret: func(context.Context) (string, error) { return a.pass, nil }}
 }
 
-func (a account) dial(ctx context.Context) (*imapconn.Conn, error) { return imapconn.Dial(ctx, a.login()) }
+func (a account) dial(ctx context.Context) (*imapconn.Conn, error) {
+	return imapconn.Dial(ctx, a.login())
+}
 
 func (a account) target() *Target {
 	return &Target{Name: a.name, Dial: a.dial, Login: a.login(), Connections: 3, Backoff: 10 * time.Millisecond}
