@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -100,24 +99,8 @@ func openArchiveRO(ctx context.Context, dir string) (*archive.Repo, error) {
 	return r, nil
 }
 
-func tlsConfig(s *config.Server) (*tls.Config, error) {
-	tc := &tls.Config{ServerName: s.Host, InsecureSkipVerify: s.TLSSkipVerify}
-	if s.CAFile != "" {
-		pem, err := os.ReadFile(s.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s: no PEM certificates in it", s.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	return tc, nil
-}
+// tlsConfig is the server's TLS settings (config.Server.TLSConfig).
+func tlsConfig(s *config.Server) (*tls.Config, error) { return s.TLSConfig() }
 
 // cachedSecret runs the account's secret source once per process: a
 // password_command is not re-run on every reconnect.
