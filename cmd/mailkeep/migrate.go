@@ -65,6 +65,7 @@ configuration file); TO's folder_map renames them.`,
 				return err
 			}
 			defer repo.Close()
+			tuneGC()
 			u := newUI(g, "archived")
 			run, err := g.migrateSource(repo, from, include, x.dryRun, u)
 			if err != nil {
