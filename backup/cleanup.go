@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -73,12 +74,17 @@ type CleanupAccount struct {
 	Retries int
 	// Backoff is the first wait before a reconnect (doubling); 0 means 1s.
 	Backoff time.Duration
+	// Connections is how many folders are cleaned up at once, each over
+	// its own connection; 0 means 2.
+	Connections int
 
 	hooks *cleanupHooks // tests only
 }
 
-// cleanupHooks let tests act at the moments that matter for safety.
+// cleanupHooks let tests act at the moments that matter for safety. They
+// are called one at a time, whichever connection reaches them.
 type cleanupHooks struct {
+	mu          sync.Mutex
 	afterBackup func()
 	afterStore  func(folder string, uids []uint32)
 }
@@ -168,12 +174,12 @@ func (c *cleaner) run() error {
 		return err
 	}
 	c.res.QuotaBefore = c.quota()
+	// From here on the backup and the folder workers use connections of
+	// their own; this one would only idle (and might time out).
+	c.conn.Close()
+	c.conn = nil
 
 	if !a.SkipBackup {
-		// The backup uses its own connection; ours could time out while
-		// it runs, so it is closed and opened again afterwards.
-		c.conn.Close()
-		c.conn = nil
 		names := map[string]bool{}
 		for _, mb := range chosen {
 			names[mb.name] = true
@@ -183,34 +189,79 @@ func (c *cleaner) run() error {
 		if c.res.Backup.Fatal != nil {
 			return fmt.Errorf("backup before cleanup failed, nothing deleted: %w", c.res.Backup.Fatal)
 		}
-		if err := c.connect(); err != nil {
-			return err
-		}
 	}
-	if a.hooks != nil && a.hooks.afterBackup != nil {
-		a.hooks.afterBackup()
+	if h := a.hooks; h != nil && h.afterBackup != nil {
+		h.mu.Lock()
+		h.afterBackup()
+		h.mu.Unlock()
 	}
 	if err := c.loadArchive(); err != nil {
 		return err
 	}
-	for _, mb := range chosen {
-		if err := c.ctx.Err(); err != nil {
-			return err
-		}
-		fr := c.folder(mb)
-		c.res.Folders = append(c.res.Folders, fr)
-		if fr.Err != nil {
-			c.res.Errors = append(c.res.Errors, fr.Err)
-			progress.Send(c.rep, progress.Event{Kind: progress.Failed, Account: a.Name, Folder: mb.name, Err: fr.Err})
-			if errors.Is(fr.Err, context.Canceled) || c.ctx.Err() != nil {
-				return fr.Err
-			}
-		}
+	if err := c.folders(chosen); err != nil {
+		return err
 	}
-	if !a.DryRun {
-		c.res.QuotaAfter = c.quota()
+	if !a.DryRun && len(c.res.QuotaBefore) > 0 {
+		if err := c.connect(); err != nil {
+			c.warn("", fmt.Sprintf("quota after the cleanup: %v", err))
+		} else {
+			c.res.QuotaAfter = c.quota()
+		}
 	}
 	return c.repo.Commit(c.ctx)
+}
+
+// folders cleans the chosen folders up, several at once, each worker over
+// its own connection: the server's work on one folder (STORE, EXPUNGE)
+// overlaps the archive checks of another. Results keep the LIST order.
+func (c *cleaner) folders(chosen []mailbox) error {
+	workers := c.a.Connections
+	if workers <= 0 {
+		workers = 2
+	}
+	workers = max(1, min(workers, len(chosen)))
+	results := make([]*CleanupFolder, len(chosen))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wc := &cleaner{ctx: c.ctx, repo: c.repo, a: c.a, rep: c.rep, res: c.res, batch: c.batch, trash: c.trash, archive: c.archive}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if wc.conn != nil {
+					wc.conn.Close()
+				}
+			}()
+			for i := range next {
+				fr := wc.folder(chosen[i])
+				results[i] = &fr
+				if fr.Err != nil {
+					progress.Send(c.rep, progress.Event{Kind: progress.Failed, Account: c.a.Name, Folder: fr.Name, Err: fr.Err})
+				}
+			}
+		}()
+	}
+feed:
+	for i := range chosen {
+		select {
+		case next <- i:
+		case <-c.ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	for _, fr := range results {
+		if fr == nil {
+			continue // not started: interrupted
+		}
+		c.res.Folders = append(c.res.Folders, *fr)
+		if fr.Err != nil {
+			c.res.Errors = append(c.res.Errors, fr.Err)
+		}
+	}
+	return c.ctx.Err()
 }
 
 // choose applies the account's and the cleanup's folder filters to the

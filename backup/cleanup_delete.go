@@ -174,7 +174,7 @@ func (c *cleaner) deleteAll(fx *cleanFolder, uv uint32, cands []candidate) (err 
 	progress.Send(c.rep, progress.Event{Kind: progress.FolderStart, Account: c.a.Name, Folder: fx.mb.name, Total: int64(len(cands))})
 	defer func() {
 		// What was seen gone is recorded however this ends.
-		if ferr := c.flushGone(fx, uv); ferr != nil && err == nil {
+		if ferr := c.flushGone(fx, uv, true); ferr != nil && err == nil {
 			err = ferr
 		}
 	}()
@@ -248,17 +248,22 @@ func (c *cleaner) deleteAll(fx *cleanFolder, uv uint32, cands []candidate) (err 
 }
 
 // flushGone records the messages seen expunged in the archive. It runs
-// while the server works on the next batch, and when the folder is done
-// or stops; it must not be cancelled half-way.
-func (c *cleaner) flushGone(fx *cleanFolder, uv uint32) error {
-	if len(fx.gone) == 0 {
+// while the server works on the next batch (the next batch's intents
+// commit it: one commit a batch), and when the folder is done or stops
+// (commit). It must not be cancelled half-way. Until committed, the
+// intents stand for these messages: a run that dies here leaves nothing
+// the next run cannot settle.
+func (c *cleaner) flushGone(fx *cleanFolder, uv uint32, commit bool) error {
+	ctx := context.WithoutCancel(c.ctx)
+	if len(fx.gone) > 0 {
+		if err := c.repo.MarkCleanedUp(ctx, fx.af.ID, uv, fx.gone, time.Now()); err != nil {
+			return err
+		}
+		fx.gone = fx.gone[:0]
+	}
+	if !commit {
 		return nil
 	}
-	ctx := context.WithoutCancel(c.ctx)
-	if err := c.repo.MarkCleanedUp(ctx, fx.af.ID, uv, fx.gone, time.Now()); err != nil {
-		return err
-	}
-	fx.gone = fx.gone[:0]
 	return c.repo.Commit(ctx)
 }
 
@@ -267,7 +272,7 @@ func (c *cleaner) flushGone(fx *cleanFolder, uv uint32) error {
 func (c *cleaner) whileServerWorks(fx *cleanFolder, uv uint32, wait func() error) error {
 	errc := make(chan error, 1)
 	go func() { errc <- wait() }()
-	ferr := c.flushGone(fx, uv)
+	ferr := c.flushGone(fx, uv, false)
 	if err := <-errc; err != nil {
 		return err
 	}
@@ -354,7 +359,9 @@ func (c *cleaner) deleteBatch(fx *cleanFolder, uv uint32, batch []candidate, uid
 // and completes the batch.
 func (c *cleaner) stored(fx *cleanFolder, batch []candidate) error {
 	if h := c.a.hooks; h != nil && h.afterStore != nil {
+		h.mu.Lock()
 		h.afterStore(fx.mb.name, candUIDs(batch))
+		h.mu.Unlock()
 	}
 	return c.ctx.Err()
 }

@@ -4,7 +4,8 @@
 # take at most half the time of a full backup of those same messages.
 #
 #   usage: bench/cleanup.sh [DIR]     (as root; default DIR=/tmp/mailkeep-cleanup-bench)
-#   env:   N (default 20000), LAB (default /work/shared/lab), KEEP=1 leaves Dovecot running
+#   env:   N (default 20000), LAB (default /work/shared/lab), KEEP=1 leaves Dovecot running,
+#          CLEANUP_ARGS more arguments for the cleanup (e.g. --batch 1000)
 #
 # alice gets the lab corpus (N messages in 5 folders, dates 2005-2024).
 # The cutoff is the median INTERNALDATE, so about N/2 messages are older.
@@ -93,7 +94,7 @@ timed "backup alice ($N, first)" "$MK" --config "$DIR/alice.yaml" -q backup alic
 timed "backup alice (nothing new)" "$MK" --config "$DIR/alice.yaml" -q backup alice
 timed "backup bob ($OLD, full)" "$MK" --config "$DIR/bob.yaml" -q backup bob; TB=$T
 OUT="$DIR/cleanup.json"
-timed "cleanup alice --before $CUTOFF" "$MK" --config "$DIR/alice.yaml" -q --json cleanup alice --before "$CUTOFF"; TC=$T
+timed "cleanup alice --before $CUTOFF" "$MK" --config "$DIR/alice.yaml" -q --json cleanup alice --before "$CUTOFF" ${CLEANUP_ARGS:-}; TC=$T
 mv "$DIR/cleanup alice --before $CUTOFF.out" "$OUT"
 DELETED=$(python3 - "$OUT" <<'EOF'
 import json, sys
