@@ -174,6 +174,7 @@ func (b *pop3Backup) retrieve(plan []*entry) error {
 			Total: int64(len(plan)), TotalBytes: total})
 	}
 	g := newIngester(b.ctx, b.repo, func(it *item) error { return b.record(want[it.num], it) })
+	g.budget = newBudget(pop3InFlight) // set before the first add, so no goroutine has seen the default
 	rerr := b.c.RetrMany(b.ctx, nums, func(num int, r io.Reader, serr error) error {
 		e := want[num]
 		if serr != nil {
@@ -212,6 +213,11 @@ func (b *pop3Backup) retrieve(plan []*entry) error {
 }
 
 const maxSizeWarnings = 5
+
+// pop3InFlight bounds the raw bytes between the wire and the archive. One
+// POP3 connection delivers one message at a time, so a smaller window than
+// IMAP's keeps every core busy and the process well under 64 MB.
+const pop3InFlight = 8 << 20
 
 // readErr remembers an error of the POP3 stream, to tell it from an
 // error of the archive it is copied into.
