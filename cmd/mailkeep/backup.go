@@ -122,6 +122,8 @@ func (g *globals) backupAccount(ctx context.Context, repo *archive.Repo, a *conf
 			}
 		}
 		return backup.IMAP(ctx, repo, ia, rep)
+	case "pop3":
+		return g.backupPOP3(ctx, repo, a, dryRun, rep)
 	default:
 		return fail(fmt.Errorf("%s: protocol %s is not supported by backup yet", a.Name, a.Protocol()))
 	}
