@@ -9,11 +9,9 @@ import (
 	"github.com/mailkeep/mailkeep/internal/progress"
 )
 
-// jobQueue holds the messages to APPEND, one queue per target folder. The
-// next job goes to the folder with the fewest APPENDs in flight: a server
-// such as Dovecot takes one folder's APPENDs one at a time (a lock per
-// folder, an fsync per message), so connections spread over folders work
-// in parallel where connections on one folder would wait for each other.
+// jobQueue holds the messages to APPEND, one queue per target folder.
+// Connections work on different folders in parallel; one folder's
+// messages go over one connection at a time, in batches (see peek).
 type jobQueue struct {
 	by       map[*tfolder][]*job
 	folders  []*tfolder // folders in the order their first job came
@@ -46,12 +44,16 @@ func (q *jobQueue) pushFront(j *job) {
 	q.n++
 }
 
-// peek returns the batch to send next: up to batchSize jobs of the folder
-// with the fewest in flight, or nil.
+// peek returns the batch to send next: up to batchSize jobs of a folder
+// with nothing in flight, or nil. One folder gets one connection at a
+// time: concurrent APPENDs to one folder make a server such as Dovecot
+// re-read the folder's index for every commit (measured: Dovecot's CPU
+// went from 4 s to 11 s for the same 20,000 messages).
 func (q *jobQueue) peek() []*job {
+	// The folder with the most waiting goes first: it takes longest.
 	var best *tfolder
 	for _, tf := range q.folders {
-		if len(q.by[tf]) > 0 && (best == nil || q.inflight[tf] < q.inflight[best]) {
+		if len(q.by[tf]) > 0 && q.inflight[tf] == 0 && (best == nil || len(q.by[tf]) > len(q.by[best])) {
 			best = tf
 		}
 	}
@@ -127,8 +129,8 @@ func (e *engine) drain(feed func() (bool, error)) error {
 		if e.q.n > 0 && stop == nil {
 			if d := time.Until(pause); d > 0 {
 				wake = time.After(d)
-			} else {
-				send, next = e.jobs, e.q.peek()
+			} else if next = e.q.peek(); next != nil {
+				send = e.jobs
 			}
 		}
 		var feedTick <-chan time.Time

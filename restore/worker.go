@@ -76,8 +76,10 @@ type result struct {
 
 // batchSize is how many messages of one folder a worker takes at a time
 // (and puts into one MULTIAPPEND); batchBytes bounds a MULTIAPPEND too.
+// Measured on Dovecot with 26 KB messages: 16 a command gave 900 msg/s
+// on one connection, 64 to 256 about 1,100, 1,000 fell back to 950.
 const (
-	batchSize  = 64
+	batchSize  = 128
 	batchBytes = 16 << 20
 )
 
