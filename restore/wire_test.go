@@ -116,6 +116,21 @@ func (s *scripted) serve(c net.Conn) {
 	}
 }
 
+// drain returns what the client sent so far (the server goroutines may
+// still be running, so the channel is not closed).
+func (s *scripted) drain() chan string {
+	out := make(chan string, cap(s.lines))
+	defer close(out)
+	for {
+		select {
+		case l := <-s.lines:
+			out <- l
+		case <-time.After(100 * time.Millisecond):
+			return out
+		}
+	}
+}
+
 // chunkEngine is an engine with an archive of n messages for sendChunk.
 func chunkEngine(t *testing.T, addr string, n int) (*engine, []*job) {
 	t.Helper()
@@ -217,9 +232,8 @@ func TestMultiAppendOutcomes(t *testing.T) {
 			if got := kinds(rs); got != tc.want {
 				t.Errorf("outcomes = %q, want %q", got, tc.want)
 			}
-			close(s.lines)
 			var seen []string
-			for l := range s.lines {
+			for l := range s.drain() {
 				seen = append(seen, l)
 				if strings.Contains(l, "APPEND") || strings.HasPrefix(l, " (") {
 					if m := literalRE.FindStringSubmatch(l); m == nil || m[1] != "" {
