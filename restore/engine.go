@@ -62,6 +62,17 @@ type Options struct {
 	CommitEvery int
 	// Poll is how often a migration looks for newly archived mail; 0 means 250ms.
 	Poll time.Duration
+	// SourceFolders lists the live source's folders, for a dry run of a
+	// migration: folders the archive does not hold yet are mapped too, and
+	// what the backup would fetch counts as what would be copied.
+	SourceFolders func(ctx context.Context) ([]SourceFolder, error)
+}
+
+// SourceFolder is a folder as the source server lists it.
+type SourceFolder struct {
+	Name       string
+	Delim      rune
+	SpecialUse string // \Sent, ... or ""
 }
 
 // place is one source message place (a row of the archive's messages
@@ -112,12 +123,13 @@ type lrow struct {
 
 // srcFolder is one source folder and where its mail goes.
 type srcFolder struct {
-	f      *archive.Folder
+	f      *archive.Folder // ID < 0: listed on the source, not archived yet (dry run)
 	m      mapping
 	tf     *tfolder
 	lastID int64
 	loaded bool
 	places map[int64]*place
+	fetch  int64 // dry run: messages the backup would fetch first
 }
 
 // tfolder is one target folder and what is known of it.
@@ -170,6 +182,7 @@ type engine struct {
 	// backupRunning: a migration's backup is still writing the archive, so
 	// folders it has not checkpointed yet are left for a later round.
 	backupRunning bool
+	listed        []*archive.Folder // dry run: source folders the archive lacks
 
 	q           jobQueue
 	jobs        chan []*job
@@ -234,10 +247,13 @@ func (e *engine) close() {
 func (e *engine) refreshSources() error {
 	if e.acct == nil {
 		a, err := e.repo.LookupAccount(e.ctx, e.o.Source)
-		if errors.Is(err, archive.ErrNotFound) {
-			return nil // nothing archived yet
-		}
-		if err != nil {
+		switch {
+		case errors.Is(err, archive.ErrNotFound):
+			if len(e.listed) == 0 {
+				return nil // nothing archived yet
+			}
+			a = &archive.Account{ID: -1}
+		case err != nil:
 			return err
 		}
 		e.acct = a
@@ -252,6 +268,7 @@ func (e *engine) refreshSources() error {
 		// cannot be mapped right. INBOX needs neither; POP3 has only INBOX.
 		folders = slices.DeleteFunc(folders, func(f *archive.Folder) bool { return f.UIDValidity == 0 && !isInbox(f.Name) })
 	}
+	folders = append(folders, e.listed...)
 	var all []sourceFolder
 	for _, f := range folders {
 		all = append(all, sourceFolder{Name: f.Name, Delim: delimRune(f.Delimiter), SpecialUse: f.SpecialUse})
@@ -498,6 +515,10 @@ func (e *engine) finish() {
 		}
 		r.TargetTotal = int64(len(tf.onTarget))
 		if e.o.DryRun {
+			for _, sf := range tf.srcs {
+				r.InSource += sf.fetch
+				r.Copied += sf.fetch
+			}
 			r.OnTarget += r.Adopted
 			r.TargetTotal += r.Copied
 		}

@@ -37,7 +37,9 @@ func Migrate(ctx context.Context, repo *archive.Repo, t *Target, o *Options, run
 	}
 	if o.DryRun {
 		res.Backup = run(ctx)
-		if err := e.planRound(true); err != nil {
+		if err := e.dryRunSources(res.Backup); err != nil {
+			res.Fatal = err
+		} else if err := e.planRound(true); err != nil {
 			res.Fatal = err
 		}
 		e.finish()
@@ -86,4 +88,49 @@ func Migrate(ctx context.Context, repo *archive.Repo, t *Target, o *Options, run
 	}
 	e.finish()
 	return res
+}
+
+// dryRunSources adds what a dry run knows of the live source: its folders
+// (also those the archive does not hold yet, so their mapping shows) and
+// how many messages the backup would fetch into each.
+func (e *engine) dryRunSources(br *backup.Result) error {
+	fetch := map[string]int64{}
+	if br != nil {
+		for _, f := range br.Folders {
+			fetch[f.Name] += f.New
+		}
+	}
+	known := map[string]*archive.Folder{}
+	if a, err := e.repo.LookupAccount(e.ctx, e.o.Source); err == nil {
+		fs, err := e.committedFolders(a.ID)
+		if err != nil {
+			return err
+		}
+		for _, f := range fs {
+			known[f.Name] = f
+		}
+	}
+	if e.o.SourceFolders != nil {
+		listed, err := e.o.SourceFolders(e.ctx)
+		if err != nil {
+			return err
+		}
+		for i, lf := range listed {
+			if known[lf.Name] != nil {
+				continue
+			}
+			f := &archive.Folder{ID: -int64(i + 1), Name: lf.Name, SpecialUse: lf.SpecialUse}
+			if lf.Delim != 0 {
+				f.Delimiter = string(lf.Delim)
+			}
+			e.listed = append(e.listed, f)
+		}
+	}
+	if err := e.refreshSources(); err != nil {
+		return err
+	}
+	for _, sf := range e.srcList {
+		sf.fetch = fetch[sf.f.Name]
+	}
+	return nil
 }

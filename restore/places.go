@@ -10,6 +10,9 @@ import (
 // above after, in source order. It reads committed rows only (the index's
 // reader pool): in a migration, what the backup has checkpointed.
 func (e *engine) loadPlaces(sf *srcFolder, after int64) ([]*place, error) {
+	if sf.f.ID < 0 {
+		return nil, nil // not archived yet (dry run)
+	}
 	q := `SELECT m.id, m.uid, m.hash, m.size, m.flags, m.internaldate, m.gone_since, b.message_id, b.date_header
 		FROM messages m JOIN blobs b ON b.hash=m.hash
 		WHERE m.folder=? AND m.id>?`

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/mailkeep/mailkeep/archive"
@@ -71,8 +73,11 @@ configuration file); TO's folder_map renames them.`,
 			if err != nil {
 				return err
 			}
-			res := restore.Migrate(ctx, repo, tgt, &restore.Options{Source: from.Name, Include: include,
-				DryRun: x.dryRun, RepairLineEndings: x.repair}, run, u)
+			opts := &restore.Options{Source: from.Name, Include: include, DryRun: x.dryRun, RepairLineEndings: x.repair}
+			if x.dryRun {
+				opts.SourceFolders = g.sourceFolders(from)
+			}
+			res := restore.Migrate(ctx, repo, tgt, opts, run, u)
 			if !x.dryRun {
 				var read int64
 				if res.Backup != nil {
@@ -141,4 +146,46 @@ func (g *globals) migrateSource(repo *archive.Repo, a *config.Account, include f
 	return func(context.Context) *backup.Result {
 		return &backup.Result{Account: a.Name, Started: now, Finished: now, Fatal: usageErr("account %s has no server", a.Name)}
 	}, nil
+}
+
+// sourceFolders lists the live source's folders for a dry run, so that
+// the mapping of folders the archive does not hold yet shows too.
+func (g *globals) sourceFolders(a *config.Account) func(context.Context) ([]restore.SourceFolder, error) {
+	return func(ctx context.Context) ([]restore.SourceFolder, error) {
+		if a.Protocol() != "imap" {
+			return []restore.SourceFolder{{Name: "INBOX"}}, nil
+		}
+		dial, err := g.imapDialer(a)
+		if err != nil {
+			return nil, err
+		}
+		c, err := dial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		opts := &imap.ListOptions{ReturnSpecialUse: c.Caps().Has(imap.CapSpecialUse)}
+		list, err := c.List("", "*", opts).Collect()
+		if err != nil && len(list) == 0 {
+			return nil, fmt.Errorf("%s: list folders: %w", a.Name, err)
+		}
+		var out []restore.SourceFolder
+		for _, l := range list {
+			f := restore.SourceFolder{Name: l.Mailbox, Delim: l.Delim}
+			skip := false
+			for _, at := range l.Attrs {
+				switch at {
+				case imap.MailboxAttrNoSelect, imap.MailboxAttrNonExistent:
+					skip = true
+				case imap.MailboxAttrSent, imap.MailboxAttrDrafts, imap.MailboxAttrTrash, imap.MailboxAttrJunk,
+					imap.MailboxAttrArchive, imap.MailboxAttrAll, imap.MailboxAttrFlagged:
+					f.SpecialUse = string(at)
+				}
+			}
+			if !skip {
+				out = append(out, f)
+			}
+		}
+		return out, nil
+	}
 }
