@@ -329,8 +329,10 @@ func TestPOP3DuplicateUIDL(t *testing.T) {
 		}
 	})
 	t.Run("dovecot", func(t *testing.T) {
-		// A constant pop3_uidl_format gives every message the same UIDL.
-		dc := dovecot.Start(t, &dovecot.Options{POP3UIDLFormat: "constant"})
+		// %v (the mailbox's UIDVALIDITY) is the same for every message, so
+		// every message gets the same UIDL (Dovecot refuses a format
+		// without any variable).
+		dc := dovecot.Start(t, &dovecot.Options{POP3UIDLFormat: "%v"})
 		tg := newDovecotPOP3(t, dc)
 		tg.add(t, a, b, a)
 		repo := openRepo(t, t.TempDir())
