@@ -29,7 +29,10 @@ func (r *Repo) hasBlobLocked(ctx context.Context, h Hash) (bool, error) {
 	var one int
 	var err error
 	if r.tx != nil {
-		err = r.tx.QueryRowContext(ctx, `SELECT 1 FROM blobs WHERE hash=?`, h[:]).Scan(&one)
+		var st *sql.Stmt
+		if st, err = r.txStmt(ctx, sqlHasBlob); err == nil {
+			err = st.QueryRowContext(ctx, h[:]).Scan(&one)
+		}
 	} else if r.wdb != nil {
 		err = r.wdb.QueryRowContext(ctx, `SELECT 1 FROM blobs WHERE hash=?`, h[:]).Scan(&one)
 	} else {
@@ -178,9 +181,10 @@ func (r *Repo) putFrame(ctx context.Context, h Hash, size int64, hi HeaderInfo, 
 		}
 	}
 	b := Blob{Hash: h, Pack: p.id, Offset: off, Length: length, Size: size, Header: hi}
-	_, err = r.tx.ExecContext(ctx, `INSERT INTO blobs(hash, pack, offset, length, size, stored_at, message_id, subject, sender, date_header)
-		VALUES(?,?,?,?,?,?,?,?,?,?)`, h[:], p.id, off, length, size, time.Now().Unix(),
-		hi.MessageID, hi.Subject, hi.From, hi.Date)
+	st, err := r.txStmt(ctx, sqlInsertBlob)
+	if err == nil {
+		_, err = st.ExecContext(ctx, h[:], p.id, off, length, size, time.Now().Unix(), hi.MessageID, hi.Subject, hi.From, hi.Date)
+	}
 	if err != nil {
 		return false, r.abortLocked(fmt.Errorf("index: %w", err))
 	}

@@ -284,11 +284,11 @@ func (r *Repo) AddMessage(ctx context.Context, m *Message) error {
 		date = m.InternalDate.Format(DateLayout)
 	}
 	err := r.withTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(context.WithoutCancel(ctx), `INSERT INTO messages(folder, uidvalidity, uid, uidl, hash, size, flags, internaldate, modseq, first_seen, last_seen)
-			VALUES(?,?,?,?,?,?,?,?,?,?,?)
-			ON CONFLICT(folder, uidvalidity, uid, uidl) DO UPDATE SET flags=excluded.flags, modseq=excluded.modseq,
-				last_seen=excluded.last_seen, gone_since=0, gone_reason=''`,
-			m.Folder, m.UIDValidity, m.UID, m.UIDL, m.Hash[:], m.Size, JoinFlags(m.Flags), date, m.ModSeq, now, now)
+		st, err := r.txStmt(ctx, sqlUpsertMessage)
+		if err != nil {
+			return err
+		}
+		_, err = st.ExecContext(context.WithoutCancel(ctx), m.Folder, m.UIDValidity, m.UID, m.UIDL, m.Hash[:], m.Size, JoinFlags(m.Flags), date, m.ModSeq, now, now)
 		return err
 	})
 	if err != nil {

@@ -57,6 +57,8 @@ type Repo struct {
 	dirty    bool
 	closed   bool
 	failed   error // a write failed; the transaction was rolled back for everyone
+	prepared map[string]*sql.Stmt // on the writer connection, for the Repo's life
+	txStmts  map[string]*sql.Stmt // the open transaction's forms of them
 }
 
 // Open opens (or with Options.Create, creates) the repository in dir.
@@ -156,6 +158,9 @@ func (r *Repo) openDB(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("index %s: %w", path, err)
 		}
+		if err := r.prepare(ctx); err != nil {
+			return fmt.Errorf("index %s: %w", path, err)
+		}
 	}
 	rdb, err := sql.Open("sqlite", sqliteDSN(path, false))
 	if err != nil {
@@ -199,6 +204,7 @@ func (r *Repo) begin(ctx context.Context) error {
 		return fmt.Errorf("index: begin: %w", err)
 	}
 	r.tx = tx
+	r.txStmts = nil
 	r.pending = map[Hash]Blob{}
 	return nil
 }
@@ -303,6 +309,9 @@ func (r *Repo) Close() error {
 	var errs []error
 	if r.rdb != nil {
 		errs = append(errs, r.rdb.Close())
+	}
+	for _, st := range r.prepared {
+		st.Close()
 	}
 	if r.wdb != nil {
 		if _, err := r.wdb.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
