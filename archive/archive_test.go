@@ -352,3 +352,37 @@ func TestOddDirectoryNames(t *testing.T) {
 		})
 	}
 }
+
+func TestCompressionLevels(t *testing.T) {
+	ctx := context.Background()
+	raw := []byte(strings.Repeat("Subject: level test\r\nX-Filler: abcdefghijklmnopqrstuvwxyz\r\n", 200) + "\r\nbody\r\n")
+	sizes := map[string]int64{}
+	for _, level := range []string{"fast", "default", "better"} {
+		dir := t.TempDir()
+		r, err := Open(ctx, dir, &Options{Create: true, Compression: level})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _, err := r.PutMessage(ctx, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Commit(ctx)
+		r.Close()
+		// Any reader reads any level.
+		ro, err := Open(ctx, dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ro.ReadMessage(ctx, h)
+		tot, _ := ro.Totals(ctx)
+		ro.Close()
+		if err != nil || !bytes.Equal(got, raw) {
+			t.Fatalf("level %s: ReadMessage() = %d bytes, %v", level, len(got), err)
+		}
+		sizes[level] = tot.Stored
+	}
+	if sizes["better"] > sizes["fast"] {
+		t.Errorf("stored sizes %v: better should not be larger than fast", sizes)
+	}
+}

@@ -77,7 +77,7 @@ func openArchive(ctx context.Context, cfg *config.Config, purpose string) (*arch
 	if err := os.MkdirAll(cfg.Archive, 0o700); err != nil {
 		return nil, &exitError{code: exitFailed, err: fmt.Errorf("archive %s: %w", cfg.Archive, err)}
 	}
-	r, err := archive.Open(ctx, cfg.Archive, &archive.Options{Create: true, Purpose: purpose})
+	r, err := archive.Open(ctx, cfg.Archive, &archive.Options{Create: true, Purpose: purpose, Compression: cfg.Compression})
 	if err != nil {
 		var le *archive.LockedError
 		if errors.As(err, &le) {

@@ -31,6 +31,7 @@ type Config struct {
 	Path        string // file it came from, as given to Load or Parse
 	Archive     string // archive directory, "~" expanded, relative paths resolved against the file's directory
 	Concurrency int    // accounts worked on at once (key concurrency), default 4
+	Compression string // zstd effort for new messages (key compression): fast, default ("" = default) or better
 	Accounts    map[string]*Account
 	Jobs        map[string]*Job
 }

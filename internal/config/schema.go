@@ -12,6 +12,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	d.mapping(root, "", map[string]fieldFunc{
 		"archive":     func(v *yaml.Node, p string) { c.Archive = d.str(v, p, false) },
 		"concurrency": func(v *yaml.Node, p string) { c.Concurrency = d.integer(v, p) },
+		"compression": func(v *yaml.Node, p string) { c.Compression = d.str(v, p, false) },
 		"accounts": func(v *yaml.Node, p string) {
 			d.named(v, p, func(name string, line int, v *yaml.Node, p string) {
 				a := &Account{Name: name, Line: line}

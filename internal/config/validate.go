@@ -42,6 +42,11 @@ func validate(d *decoder, c *Config) {
 	if c.Concurrency < 1 {
 		d.at("concurrency", "must be at least 1, got %d", c.Concurrency)
 	}
+	switch c.Compression {
+	case "", "fast", "default", "better":
+	default:
+		d.at("compression", "must be fast, default or better, got %q", c.Compression)
+	}
 	if len(c.Accounts) == 0 {
 		d.at("accounts", "no accounts: define at least one")
 	}
