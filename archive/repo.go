@@ -59,7 +59,7 @@ type Repo struct {
 	pending  map[Hash]Blob // blobs added in the open transaction
 	dirty    bool
 	closed   bool
-	failed   error // a write failed; the transaction was rolled back for everyone
+	failed   error                // a write failed; the transaction was rolled back for everyone
 	prepared map[string]*sql.Stmt // on the writer connection, for the Repo's life
 	txStmts  map[string]*sql.Stmt // the open transaction's forms of them
 }
