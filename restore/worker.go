@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/mailkeep/mailkeep/internal/imapconn"
 )
@@ -26,7 +27,7 @@ func (s *slot) get(ctx context.Context) (*imapconn.Conn, error) {
 		return s.c, nil
 	}
 	if s.c != nil {
-		s.c.Close()
+		closeConn(s.c)
 		s.c = nil
 	}
 	c, err := s.dial(ctx)
@@ -48,8 +49,24 @@ func (s *slot) drop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.c != nil {
-		s.c.Close()
+		closeConn(s.c)
 		s.c = nil
+	}
+}
+
+// closeConn logs out and closes, but never waits long: a LOGOUT sent on a
+// client whose connection has just died may never be answered, and go-imap
+// has been seen to wait forever then (LIBRARIES.md).
+func closeConn(c *imapconn.Conn) {
+	done := make(chan struct{})
+	go func() {
+		c.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		c.Client.Close()
 	}
 }
 
@@ -172,8 +189,9 @@ func (w *worker) sendChunk(a *appendConn, chunk []*job) []*result {
 			body, size, note, err := e.messageBody(j.p)
 			if err != nil {
 				r.kind, r.err, r.fatal = errRefused, fmt.Errorf("read from the archive: %w", err), true
+				out = out[:i+1]
 				for _, j := range chunk[i+1:] {
-					out = append(out[:i+1], &result{j: j, kind: errRetry, err: err})
+					out = append(out, &result{j: j, kind: errRetry, err: err})
 				}
 				return out
 			}
