@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mailkeep/mailkeep/internal/mutf7"
 )
 
 // Message is one message for Seed.
@@ -134,7 +136,7 @@ func (s *Server) maildirName(folder string) (string, error) {
 		if p == "" || strings.ContainsAny(p, "./") {
 			return "", fmt.Errorf("folder name level %q: empty, or holds '.' or '/' (Maildir++ cannot store it)", p)
 		}
-		parts = append(parts, encodeMUTF7(p))
+		parts = append(parts, mutf7.Encode(p))
 	}
 	return "." + strings.Join(parts, "."), nil
 }

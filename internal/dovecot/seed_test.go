@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/mailkeep/mailkeep/internal/mutf7"
 )
 
 func TestSeedFetchByteExact(t *testing.T) {
@@ -146,8 +147,8 @@ func TestEncodeMUTF7(t *testing.T) {
 		"~peter/日本": "~peter/&ZeVnLA-",
 	}
 	for in, want := range tests {
-		if got := encodeMUTF7(in); got != want {
-			t.Errorf("encodeMUTF7(%q) = %q, want %q", in, got, want)
+		if got := mutf7.Encode(in); got != want {
+			t.Errorf("mutf7.Encode(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

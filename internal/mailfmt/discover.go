@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/mailkeep/mailkeep/internal/mutf7"
 )
 
 // Mailbox is one folder found in a source: a Maildir, an mbox file, a
@@ -278,7 +280,7 @@ func (d *discovery) maildirName(rel, path string) []string {
 // modified UTF-7 (Dovecot with mailbox_list_utf8, a person's own folder)
 // as it is.
 func decodeLevel(l string) string {
-	if s, err := DecodeMUTF7(l); err == nil {
+	if s, err := mutf7.Decode(l); err == nil {
 		return unLookAlike.Replace(s)
 	}
 	return l

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailkeep/mailkeep/internal/mutf7"
 )
 
 func TestMUTF7(t *testing.T) {
@@ -23,17 +25,17 @@ func TestMUTF7(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.plain, func(t *testing.T) {
-			if got := EncodeMUTF7(tc.plain); got != tc.enc {
-				t.Errorf("EncodeMUTF7(%q) = %q, want %q", tc.plain, got, tc.enc)
+			if got := mutf7.Encode(tc.plain); got != tc.enc {
+				t.Errorf("mutf7.Encode(%q) = %q, want %q", tc.plain, got, tc.enc)
 			}
-			if got, err := DecodeMUTF7(tc.enc); err != nil || got != tc.plain {
-				t.Errorf("DecodeMUTF7(%q) = %q, %v, want %q", tc.enc, got, err, tc.plain)
+			if got, err := mutf7.Decode(tc.enc); err != nil || got != tc.plain {
+				t.Errorf("mutf7.Decode(%q) = %q, %v, want %q", tc.enc, got, err, tc.plain)
 			}
 		})
 	}
 	for _, bad := range []string{"&", "a&b", "&AGE-", "&Jjo!", "caf\xe9", "&2D0-"} {
-		if got, err := DecodeMUTF7(bad); err == nil {
-			t.Errorf("DecodeMUTF7(%q) = %q, want an error", bad, got)
+		if got, err := mutf7.Decode(bad); err == nil {
+			t.Errorf("mutf7.Decode(%q) = %q, want an error", bad, got)
 		}
 	}
 }

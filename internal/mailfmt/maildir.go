@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mailkeep/mailkeep/internal/mutf7"
 )
 
 // Maildir info letters of the IMAP system flags (maildir.html: "2,"
@@ -52,7 +54,7 @@ func MaildirPath(folder Folder) string {
 	levels := folder.Levels()
 	parts := make([]string, len(levels))
 	for i, l := range levels {
-		parts[i] = EncodeMUTF7(lookAlike.Replace(l))
+		parts[i] = mutf7.Encode(lookAlike.Replace(l))
 	}
 	return "." + strings.Join(parts, ".")
 }
