@@ -12,12 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-sasl"
 
 	"github.com/mailkeep/mailkeep/internal/imapconn"
+	"github.com/mailkeep/mailkeep/internal/mutf7"
 )
 
 // appendConn is mailkeep's own small IMAP client for the connections that
@@ -466,45 +466,7 @@ func mailboxArg(name string) string {
 	if isInbox(name) {
 		return "INBOX"
 	}
-	return quoteString(encodeMUTF7(name))
-}
-
-// encodeMUTF7 encodes a folder name in modified UTF-7: printable ASCII
-// as is ("&" as "&-"), everything else as "&" + modified base64 of
-// UTF-16 + "-".
-func encodeMUTF7(s string) string {
-	var b strings.Builder
-	var run []rune
-	flush := func() {
-		if len(run) == 0 {
-			return
-		}
-		u := utf16.Encode(run)
-		buf := make([]byte, 0, len(u)*2)
-		for _, c := range u {
-			buf = append(buf, byte(c>>8), byte(c))
-		}
-		enc := base64.StdEncoding.EncodeToString(buf)
-		enc = strings.TrimRight(enc, "=")
-		b.WriteByte('&')
-		b.WriteString(strings.ReplaceAll(enc, "/", ","))
-		b.WriteByte('-')
-		run = run[:0]
-	}
-	for _, r := range s {
-		if r >= 0x20 && r <= 0x7e {
-			flush()
-			if r == '&' {
-				b.WriteString("&-")
-			} else {
-				b.WriteRune(r)
-			}
-			continue
-		}
-		run = append(run, r)
-	}
-	flush()
-	return b.String()
+	return quoteString(mutf7.Encode(name))
 }
 
 // outMsg is one message of an APPEND.

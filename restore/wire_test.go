@@ -15,6 +15,7 @@ import (
 
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/internal/imapconn"
+	"github.com/mailkeep/mailkeep/internal/mutf7"
 )
 
 // scripted is a tiny IMAP server for the APPEND client: it logs anyone in
@@ -264,8 +265,8 @@ func TestEncodeMUTF7(t *testing.T) {
 		"日本語":            "&ZeVnLIqe-",
 		"Projects/Q3 Ü!": "Projects/Q3 &ANw-!",
 	} {
-		if got := encodeMUTF7(in); got != want {
-			t.Errorf("encodeMUTF7(%q) = %q, want %q", in, got, want)
+		if got := mutf7.Encode(in); got != want {
+			t.Errorf("mutf7.Encode(%q) = %q, want %q", in, got, want)
 		}
 	}
 	if got := mailboxArg(`a"b\c`); got != `"a\"b\\c"` {
