@@ -67,7 +67,8 @@ type CleanupAccount struct {
 	// SkipBackup leaves out the backup at the start (the caller has just
 	// made one). The checks per message do not depend on it.
 	SkipBackup bool
-	// BatchSize is how many messages one STORE + EXPUNGE takes; 0 means 500.
+	// BatchSize is how many messages one STORE + EXPUNGE takes; 0 means 1000 (fewer, larger
+	// commands: the server syncs its index once per command).
 	BatchSize int
 	// Retries is how many reconnects a run may make; 0 means 3, a
 	// negative number none.
@@ -100,7 +101,7 @@ func Cleanup(ctx context.Context, repo *archive.Repo, a *CleanupAccount, rep pro
 	defer func() { res.Finished = time.Now() }()
 	c := &cleaner{ctx: ctx, repo: repo, a: a, rep: rep, res: res, batch: a.BatchSize}
 	if c.batch <= 0 {
-		c.batch = 500
+		c.batch = 1000
 	}
 	progress.Send(rep, progress.Event{Kind: progress.AccountStart, Account: a.Name})
 	if err := c.run(); err != nil {

@@ -83,6 +83,7 @@ export LAB_PW=secret
 timed() { # label, command...: runs it, prints and returns seconds in $T
   local label=$1; shift
   local t0 t1
+  sync # no writeback of earlier steps' files during this one
   t0=$(date +%s.%N)
   "$@" > "$DIR/$label.out" 2> "$DIR/$label.err" || { echo "$label failed:"; cat "$DIR/$label.err"; exit 1; }
   t1=$(date +%s.%N)

@@ -81,7 +81,7 @@ lists exactly what would be deleted and deletes nothing.`,
 	fl.BoolVar(&f.gmailTrash, "gmail-trash", false, "Gmail: move to the Trash folder and expunge there (deleting from a label only unlabels)")
 	fl.BoolVar(&f.allowExpunge, "allow-expunge", false, "server without UIDPLUS: allow a bare EXPUNGE while no other message in the folder is \\Deleted")
 	fl.BoolVarP(&f.dryRun, "dry-run", "n", false, "list what would be deleted; delete nothing")
-	fl.IntVar(&f.batch, "batch", 500, "messages per STORE + EXPUNGE")
+	fl.IntVar(&f.batch, "batch", 1000, "messages per STORE + EXPUNGE")
 	fl.MarkHidden("batch")
 	return cmd
 }
