@@ -76,7 +76,8 @@ type CleanupAccount struct {
 	// Backoff is the first wait before a reconnect (doubling); 0 means 1s.
 	Backoff time.Duration
 	// Connections is how many folders are cleaned up at once, each over
-	// its own connection; 0 means 2.
+	// its own connection (the server's work on one overlaps the checks of
+	// another); 0 means 2.
 	Connections int
 
 	hooks *cleanupHooks // tests only

@@ -15,7 +15,9 @@
 #   1. backup alice (first, full: the archive is then current)
 #   2. backup alice again (nothing new)
 #   3. backup bob into an empty archive       <- the yardstick
-#   4. cleanup alice --before CUTOFF          <- must take at most half of 3
+#   4. raw STORE + EXPUNGE of all of bob's mail (python imaplib): the
+#      server's own share of any cleanup, for reference
+#   5. cleanup alice --before CUTOFF          <- must take at most half of 3
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LAB=${LAB:-/work/shared/lab}
@@ -94,6 +96,25 @@ MK="$DIR/mailkeep"
 timed "backup alice ($N, first)" "$MK" --config "$DIR/alice.yaml" -q backup alice
 timed "backup alice (nothing new)" "$MK" --config "$DIR/alice.yaml" -q backup alice
 timed "backup bob ($OLD, full)" "$MK" --config "$DIR/bob.yaml" -q backup bob; TB=$T
+# The server's own share: the same STORE + EXPUNGE with nothing else
+# (python imaplib, one command each per folder), on bob's copy of the
+# messages. No cleanup can take less than this.
+cat > "$DIR/raw-delete.py" <<'EOF'
+import imaplib, sys
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+m.login("bob", "secret")
+for line in m.list()[1]:
+    name = line.decode().split(' "/" ')[-1]
+    if not name.startswith('"'):
+        name = '"' + name + '"'
+    if m.select(name)[0] != "OK":
+        continue
+    m.uid("STORE", "1:*", "+FLAGS.SILENT", "(\\Deleted)")
+    m.uid("EXPUNGE", "1:*")
+m.logout()
+EOF
+timed "raw STORE+EXPUNGE of bob ($OLD)" python3 "$DIR/raw-delete.py" "$IMAP_PORT"; TR=$T
+
 OUT="$DIR/cleanup.json"
 timed "cleanup alice --before $CUTOFF" "$MK" --config "$DIR/alice.yaml" -q --json cleanup alice --before "$CUTOFF" ${CLEANUP_ARGS:-}; TC=$T
 mv "$DIR/cleanup alice --before $CUTOFF.out" "$OUT"
@@ -111,5 +132,5 @@ EOF
 LEFT=$(doveadm -c "$CONF" -f flow mailbox status -u alice messages '*' | awk -F'messages=' '{s+=$2} END {print s}')
 echo "deleted $DELETED of $OLD older messages (the others were \\Deleted by someone else: left alone)"
 echo "alice now holds $LEFT messages (want $((N - DELETED)))"
-python3 -c "print('cleanup %.2fs / full backup of the same $OLD messages %.2fs = %.0f%% (limit 50%%)' % ($TC, $TB, 100 * $TC / $TB))"
+python3 -c "print('cleanup %.2fs / full backup of the same $OLD messages %.2fs = %.0f%% (limit 50%%); the server alone (raw STORE+EXPUNGE) %.2fs = %.0f%%' % ($TC, $TB, 100 * $TC / $TB, $TR, 100 * $TR / $TB))"
 [ "$LEFT" = "$((N - DELETED))" ]

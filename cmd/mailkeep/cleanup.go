@@ -200,8 +200,8 @@ func (g *globals) runCleanup(ctx context.Context, cfg *config.Config, acct *conf
 		Name: acct.Name, Dial: dial, Include: acct.Folders.Match, Folders: s.folders,
 		Before: s.before, ByDateHeader: s.byDateHeader, LargerThan: s.largerThan,
 		GmailTrash: s.gmailTrash, AllowExpunge: s.allowExpunge, DryRun: s.dryRun, BatchSize: s.batch,
-		// Two folders at a time, or one if the account allows only one connection.
-		Connections: min(max(acct.Connections, 0), 2),
+		// Several folders at a time, as many as the account's connections.
+		Connections: acct.Connections,
 	}, u)
 	if !s.dryRun {
 		wctx := context.WithoutCancel(ctx)
