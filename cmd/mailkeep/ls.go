@@ -25,13 +25,9 @@ since, raw size, stored compressed size). With ACCOUNT FOLDER: its messages
 (date, from, subject, size, flags; --gone adds those gone from the server).`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := archiveDir
-			if dir == "" {
-				cfg, err := g.loadConfig()
-				if err != nil {
-					return err
-				}
-				dir = cfg.Archive
+			dir, err := g.xferArchiveDir(archiveDir)
+			if err != nil {
+				return err
 			}
 			repo, err := openArchiveRO(cmd.Context(), dir)
 			if err != nil {

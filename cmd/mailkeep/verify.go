@@ -21,13 +21,9 @@ account, folder and UID that held the message. Exit code 1 if anything is
 damaged.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := archiveDir
-			if dir == "" {
-				cfg, err := g.loadConfig()
-				if err != nil {
-					return err
-				}
-				dir = cfg.Archive
+			dir, err := g.xferArchiveDir(archiveDir)
+			if err != nil {
+				return err
 			}
 			repo, err := openArchiveRO(cmd.Context(), dir)
 			if err != nil {
