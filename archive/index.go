@@ -231,7 +231,10 @@ func (r *Repo) query(ctx context.Context, q string, args ...any) (*sql.Rows, err
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.tx != nil {
-		return r.tx.QueryContext(ctx, q, args...)
+		// The writer transaction's connection is shared by every goroutine;
+		// the driver cancels a statement by interrupting the connection, which
+		// could hit another goroutine's statement. Nothing on it is cancelled.
+		return r.tx.QueryContext(context.WithoutCancel(ctx), q, args...)
 	}
 	return r.rdb.QueryContext(ctx, q, args...)
 }

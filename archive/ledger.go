@@ -81,7 +81,7 @@ func (r *Repo) ledgerFlagsColumn(ctx context.Context, write bool) (bool, error) 
 			return err
 		}
 		if !has {
-			if _, err := tx.ExecContext(ctx, `ALTER TABLE ledger ADD COLUMN flags TEXT NOT NULL DEFAULT ''`); err != nil {
+			if _, err := tx.ExecContext(context.WithoutCancel(ctx), `ALTER TABLE ledger ADD COLUMN flags TEXT NOT NULL DEFAULT ''`); err != nil {
 				return err
 			}
 		}
@@ -135,7 +135,7 @@ func (r *Repo) AddLedger(ctx context.Context, e *LedgerEntry) error {
 		e.At = time.Now()
 	}
 	err := r.withTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO ledger(target, folder, uidvalidity, uid, hash, source, how, at, flags)
+		res, err := tx.ExecContext(context.WithoutCancel(ctx), `INSERT INTO ledger(target, folder, uidvalidity, uid, hash, source, how, at, flags)
 			VALUES(?,?,?,?,?,?,?,?,?)`, e.Target, e.Folder, e.UIDValidity, e.UID, e.Hash[:], e.Source, e.How, e.At.Unix(), e.Flags)
 		if err != nil {
 			return err
@@ -156,7 +156,7 @@ func (r *Repo) UpdateLedger(ctx context.Context, id, source int64, flags string)
 		return err
 	}
 	err := r.withTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE ledger SET source=?, flags=? WHERE id=?`, source, flags, id)
+		_, err := tx.ExecContext(context.WithoutCancel(ctx), `UPDATE ledger SET source=?, flags=? WHERE id=?`, source, flags, id)
 		return err
 	})
 	if err != nil {
@@ -173,7 +173,7 @@ func (r *Repo) ForgetLedger(ctx context.Context, ids []int64) error {
 	}
 	return r.withTx(ctx, func(tx *sql.Tx) error {
 		for _, id := range ids {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM ledger WHERE id=?`, id); err != nil {
+			if _, err := tx.ExecContext(context.WithoutCancel(ctx), `DELETE FROM ledger WHERE id=?`, id); err != nil {
 				return fmt.Errorf("index: ledger row %d: %w", id, err)
 			}
 		}

@@ -37,7 +37,7 @@ const pendingSQL = `CREATE TABLE IF NOT EXISTS pending_deletes (
 // Commit, which must come before the STORE).
 func (r *Repo) AddPendingDeletes(ctx context.Context, ps []PendingDelete) error {
 	err := r.withTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, pendingSQL); err != nil {
+		if _, err := tx.ExecContext(context.WithoutCancel(ctx), pendingSQL); err != nil {
 			return err
 		}
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO pending_deletes(folder, uidvalidity, uid, hash, flags, since) VALUES(?,?,?,?,?,?)
@@ -120,7 +120,7 @@ type pendingStmts struct {
 }
 
 func preparePending(ctx context.Context, tx *sql.Tx, gone bool) (*pendingStmts, error) {
-	if _, err := tx.ExecContext(ctx, pendingSQL); err != nil {
+	if _, err := tx.ExecContext(context.WithoutCancel(ctx), pendingSQL); err != nil {
 		return nil, err
 	}
 	st := &pendingStmts{}

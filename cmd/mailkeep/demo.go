@@ -13,6 +13,7 @@ import (
 
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/internal/imapsrv"
+	"github.com/mailkeep/mailkeep/internal/pop3srv"
 	"github.com/mailkeep/mailkeep/internal/sample"
 )
 
@@ -25,12 +26,13 @@ func newDemoCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run mailkeep against built-in servers with sample mail",
-		Long: `Starts an IMAP server inside this process on 127.0.0.1, fills it with sample
-mail (awkward messages included: empty, bare LF, NUL bytes, raw 8-bit
-headers, 5000-byte lines, a message starting with "From "), writes a config
-file, and runs the real commands against it: backup, ls, an incremental
-backup after changes on the server, and verify. Then it checks that every
-archived message is byte-for-byte what the server holds. Needs no config.`,
+		Long: `Starts an IMAP and a POP3 server inside this process on 127.0.0.1, fills
+them with sample mail (awkward messages included: empty, bare LF, NUL bytes,
+raw 8-bit headers, 5000-byte lines, a message starting with "From "), writes
+a config file, and runs the real commands against them: backup, ls, an
+incremental backup after changes on the server, verify, a byte-for-byte
+check of the archive against the server, restore into a second IMAP account
+(checked byte for byte too) and an export to Maildir. Needs no config.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.demo(cmd.Context(), dir, keep, count)
@@ -87,6 +89,21 @@ func (g *globals) demo(ctx context.Context, dir string, keep bool, count int) er
 	}
 	say("Demo IMAP server on %s: user %s, %d messages (%s) in %d folders, %d of them awkward",
 		srv.Addr(), user, len(msgs), humanBytes(total), len(sample.Folders), len(sample.Awkward()))
+	// An empty second account on the same server to restore into.
+	const target = "bob"
+	srv.AddUser(target, pass)
+
+	pop, err := pop3srv.Start(nil)
+	if err != nil {
+		return &exitError{code: exitFailed, err: fmt.Errorf("start demo POP3 server: %w", err)}
+	}
+	defer pop.Close()
+	pop.AddUser("carol", pass)
+	popMsgs := sample.Generate(40, 2)
+	for i, m := range popMsgs {
+		pop.AddMessage("carol", fmt.Sprintf("uidl-%04d", i), m.Raw)
+	}
+	say("Demo POP3 server on %s: user carol, %d messages", pop.Addr(), len(popMsgs))
 
 	cfgPath := filepath.Join(dir, "mailkeep.yaml")
 	cfgText := fmt.Sprintf(`# written by 'mailkeep demo'
@@ -96,7 +113,15 @@ accounts:
     imap: {host: 127.0.0.1, port: %s, security: none}
     username: %s
     password_env: MAILKEEP_DEMO_PASSWORD
-`, filepath.Join(dir, "archive"), portOf(srv.Addr()), user)
+  isp:
+    pop3: {host: 127.0.0.1, port: %s, security: none}
+    username: carol
+    password_env: MAILKEEP_DEMO_PASSWORD
+  newhost:
+    imap: {host: 127.0.0.1, port: %s, security: none}
+    username: %s
+    password_env: MAILKEEP_DEMO_PASSWORD
+`, filepath.Join(dir, "archive"), portOf(srv.Addr()), user, portOf(pop.Addr()), portOf(srv.Addr()), target)
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
@@ -114,7 +139,7 @@ accounts:
 	}
 
 	say("1. First backup: everything is fetched, hashed, compressed and indexed")
-	if err := sub("backup"); err != nil {
+	if err := sub("backup", "demo", "isp"); err != nil {
 		return err
 	}
 	say("2. What the archive holds")
@@ -130,7 +155,7 @@ accounts:
 	srv.SetFlags(user, "INBOX", inbox[0].UID, []string{`\Seen`, `\Answered`, "$Important"})
 	srv.Expunge(user, "INBOX", inbox[1].UID)
 	say("4. Incremental backup: only the new mail is fetched; the expunged message stays archived, marked gone")
-	if err := sub("backup"); err != nil {
+	if err := sub("backup", "demo", "isp"); err != nil {
 		return err
 	}
 	say("5. Verify: every stored message is read back and its SHA-256 checked")
@@ -142,9 +167,51 @@ accounts:
 	if err := demoCompare(ctx, g, filepath.Join(dir, "archive"), srv, user); err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
+
+	say("7. Restore the archived account into another (empty) IMAP account")
+	if err := sub("restore", "demo", "--to", "newhost"); err != nil {
+		return err
+	}
+	if err := demoCompareServers(g, srv, user, target); err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	say("8. Export it as a Maildir any mail program reads")
+	if err := sub("export", "demo", "--format", "maildir", "--out", filepath.Join(dir, "export")); err != nil {
+		return err
+	}
 	if keep {
 		fmt.Fprintf(g.stdout, "\nkept %s (config, archive); try: mailkeep --config %s ls demo\n", dir, cfgPath)
 	}
+	return nil
+}
+
+// demoCompareServers checks that every message of user's folders is in
+// target's folder of the same name, with the same bytes, flags and date.
+func demoCompareServers(g *globals, srv *imapsrv.Server, user, target string) error {
+	n, bad := 0, 0
+	for _, mb := range srv.Mailboxes(user) {
+		want := map[archive.Hash][]string{}
+		for _, m := range srv.Messages(user, mb.Name) {
+			h := archive.HashBytes(m.Raw)
+			want[h] = append(want[h], archive.JoinFlags(m.Flags)+"|"+m.Date.Format(archive.DateLayout))
+		}
+		got := map[archive.Hash][]string{}
+		for _, m := range srv.Messages(target, mb.Name) {
+			h := archive.HashBytes(m.Raw)
+			got[h] = append(got[h], archive.JoinFlags(m.Flags)+"|"+m.Date.Format(archive.DateLayout))
+		}
+		for h, w := range want {
+			n += len(w)
+			if len(got[h]) != len(w) {
+				bad++
+				fmt.Fprintf(g.stdout, "RESTORE %s: message %s: %d copies on the target, %d on the source\n", mb.Name, h.String()[:12], len(got[h]), len(w))
+			}
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d messages differ between the source and the restored account", bad)
+	}
+	fmt.Fprintf(g.stdout, "all %d messages are in the restored account, byte for byte, with their flags and dates\n", n)
 	return nil
 }
 
