@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailkeep/mailkeep/archive"
+	"github.com/mailkeep/mailkeep/internal/imapconn"
 	"github.com/mailkeep/mailkeep/internal/progress"
 )
 
@@ -53,21 +55,13 @@ func (c *cleaner) recover(fx *cleanFolder, uv uint32) (map[uint32]archive.Pendin
 	}
 	present := map[uint32][]string{}
 	fc := c.conn.Fetch(set, &imap.FetchOptions{UID: true, Flags: true})
-	for {
-		msg := fc.Next()
-		if msg == nil {
-			break
-		}
-		buf, err := msg.Collect()
-		if err != nil {
-			fc.Close()
-			return nil, err
-		}
+	err = imapconn.EachMessage(fc, func(buf *imapclient.FetchMessageBuffer) error {
 		if buf.UID != 0 {
-			present[uint32(buf.UID)] = flagStrings(buf.Flags)
+			present[uint32(buf.UID)] = imapconn.FlagStrings(buf.Flags)
 		}
-	}
-	if err := fc.Close(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("uid fetch: %w", err)
 	}
 	var gone, unflagged []uint32

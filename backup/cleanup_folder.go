@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailkeep/mailkeep/archive"
+	"github.com/mailkeep/mailkeep/internal/imapconn"
 	"github.com/mailkeep/mailkeep/internal/progress"
 )
 
@@ -310,22 +312,13 @@ func (c *cleaner) fetchMeta(uids []imap.UID) ([]serverMsg, error) {
 	for start := 0; start < len(uids); start += 2000 {
 		chunk := uids[start:min(start+2000, len(uids))]
 		fc := c.conn.Fetch(imap.UIDSetNum(chunk...), &imap.FetchOptions{UID: true, Flags: true, RFC822Size: true, InternalDate: true})
-		for {
-			msg := fc.Next()
-			if msg == nil {
-				break
+		err := imapconn.EachMessage(fc, func(buf *imapclient.FetchMessageBuffer) error {
+			if buf.UID != 0 {
+				out = append(out, serverMsg{uid: uint32(buf.UID), flags: imapconn.FlagStrings(buf.Flags), size: buf.RFC822Size, date: buf.InternalDate})
 			}
-			buf, err := msg.Collect()
-			if err != nil {
-				fc.Close()
-				return nil, err
-			}
-			if buf.UID == 0 {
-				continue
-			}
-			out = append(out, serverMsg{uid: uint32(buf.UID), flags: flagStrings(buf.Flags), size: buf.RFC822Size, date: buf.InternalDate})
-		}
-		if err := fc.Close(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return nil, fmt.Errorf("uid fetch: %w", err)
 		}
 	}

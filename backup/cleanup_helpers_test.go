@@ -145,7 +145,7 @@ func (b *clBackend) state(t *testing.T, folder string) map[archive.Hash]clServer
 			case imapclient.FetchItemDataUID:
 				sm.uid = uint32(d.UID)
 			case imapclient.FetchItemDataFlags:
-				sm.flags = archive.JoinFlags(flagStrings(d.Flags))
+				sm.flags = archive.JoinFlags(imapconn.FlagStrings(d.Flags))
 			case imapclient.FetchItemDataBodySection:
 				raw, err := io.ReadAll(d.Literal)
 				if err != nil {

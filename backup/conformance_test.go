@@ -134,7 +134,7 @@ func fetchServed(t testing.TB, c *imapconn.Conn, folder string) (uint32, []serve
 			raw = b.Bytes
 		}
 		out = append(out, served{uid: uint32(buf.UID), sum: sha256.Sum256(raw), size: len(raw),
-			flags: archive.JoinFlags(flagStrings(buf.Flags)), date: buf.InternalDate})
+			flags: archive.JoinFlags(imapconn.FlagStrings(buf.Flags)), date: buf.InternalDate})
 	}
 	if err := fc.Close(); err != nil {
 		t.Fatal(err)

@@ -113,7 +113,7 @@ func (b *imapBackup) readMessage(fx *folderRun, msg *imapclient.FetchMessageData
 		case imapclient.FetchItemDataUID:
 			it.uid = uint32(d.UID)
 		case imapclient.FetchItemDataFlags:
-			it.flags = flagStrings(d.Flags)
+			it.flags = imapconn.FlagStrings(d.Flags)
 		case imapclient.FetchItemDataInternalDate:
 			it.date = d.Time
 		case imapclient.FetchItemDataRFC822Size:
@@ -169,14 +169,6 @@ func (b *imapBackup) readMessage(fx *folderRun, msg *imapclient.FetchMessageData
 // bigInline is the size above which a message streams into the archive
 // instead of being held in memory.
 const bigInline = 4 << 20
-
-func flagStrings(fl []imap.Flag) []string {
-	out := make([]string, 0, len(fl))
-	for _, f := range fl {
-		out = append(out, string(f))
-	}
-	return out
-}
 
 // record runs in order for every stored message: the index row, progress,
 // and every CommitEvery messages a checkpoint.

@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/mailkeep/mailkeep/archive"
+	"github.com/mailkeep/mailkeep/internal/imapconn"
 	"github.com/mailkeep/mailkeep/internal/progress"
 )
 
@@ -27,32 +29,20 @@ func (b *imapBackup) syncFlags(fx *folderRun, oldLast uint32, modseq uint64) err
 		return err
 	}
 	fc := b.conn.Fetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: imap.UID(oldLast)}}, opts)
-	for {
-		msg := fc.Next()
-		if msg == nil {
-			break
-		}
-		buf, err := msg.Collect()
-		if err != nil {
-			fc.Close()
-			return err
-		}
+	return imapconn.EachMessage(fc, func(buf *imapclient.FetchMessageBuffer) error {
 		uid := uint32(buf.UID)
 		old, ok := stored[uid]
-		if !ok {
-			continue
+		flags := imapconn.FlagStrings(buf.Flags)
+		if !ok || archive.JoinFlags(flags) == old {
+			return nil
 		}
-		nf := archive.JoinFlags(flagStrings(buf.Flags))
-		if nf != old {
-			if err := b.repo.SetFlags(b.ctx, f.ID, f.UIDValidity, uid, flagStrings(buf.Flags), buf.ModSeq); err != nil {
-				fc.Close()
-				return err
-			}
-			fx.fr.Flags++
-			b.res.Flags++
+		if err := b.repo.SetFlags(b.ctx, f.ID, f.UIDValidity, uid, flags, buf.ModSeq); err != nil {
+			return err
 		}
-	}
-	return fc.Close()
+		fx.fr.Flags++
+		b.res.Flags++
+		return nil
+	})
 }
 
 // findGone marks messages the server no longer has. When the server's
@@ -118,21 +108,14 @@ func (b *imapBackup) dryRun(fx *folderRun) error {
 		return nil
 	}
 	fc := b.conn.Fetch(imap.UIDSet{imap.UIDRange{Start: imap.UID(last + 1), Stop: 0}}, &imap.FetchOptions{UID: true, RFC822Size: true})
-	for {
-		msg := fc.Next()
-		if msg == nil {
-			break
-		}
-		buf, err := msg.Collect()
-		if err != nil {
-			break
-		}
+	err = imapconn.EachMessage(fc, func(buf *imapclient.FetchMessageBuffer) error {
 		if uint32(buf.UID) > last {
 			fx.fr.New++
 			fx.fr.Bytes += buf.RFC822Size
 		}
-	}
-	if err := fc.Close(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	b.res.New += fx.fr.New

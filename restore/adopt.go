@@ -77,31 +77,18 @@ func (e *engine) loadForeign(tf *tfolder, uids []uint32) error {
 			set.AddNum(imap.UID(u))
 		}
 		uids = uids[n:]
-		fc := c.Fetch(set, opts)
-		for {
-			msg := fc.Next()
-			if msg == nil {
-				break
-			}
-			buf, err := msg.Collect()
-			if err != nil {
-				fc.Close()
-				return fmt.Errorf("fetch headers in %s: %w", tf.name, err)
-			}
+		err := imapconn.EachMessage(c.Fetch(set, opts), func(buf *imapclient.FetchMessageBuffer) error {
 			m := &foreignMsg{uid: uint32(buf.UID), size: buf.RFC822Size, date: buf.InternalDate,
-				msgid: archive.ParseHeader(buf.FindBodySection(section)).MessageID}
-			fl := make([]string, len(buf.Flags))
-			for i, f := range buf.Flags {
-				fl[i] = string(f)
-			}
-			m.flags = archive.JoinFlags(fl)
+				msgid: archive.ParseHeader(buf.FindBodySection(section)).MessageID,
+				flags: archive.JoinFlags(imapconn.FlagStrings(buf.Flags))}
 			if m.msgid == "" {
 				tf.foreign.noID = append(tf.foreign.noID, m)
 			} else {
 				tf.foreign.byID[m.msgid] = append(tf.foreign.byID[m.msgid], m)
 			}
-		}
-		if err := fc.Close(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return fmt.Errorf("fetch headers in %s: %w", tf.name, err)
 		}
 	}
