@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 )
 
@@ -298,5 +297,3 @@ func (r *Repo) openBlob(b Blob) (io.ReadCloser, error) {
 	}
 	return newStreamDecoder(io.NewSectionReader(f, b.Offset, b.Length))
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"iter"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -145,31 +147,13 @@ func (r *Repo) Stats(ctx context.Context, account string) ([]FolderStats, error)
 	return out, rows.Err()
 }
 
+// prefixCols qualifies each of a comma-separated column list with p.
 func prefixCols(p, cols string) string {
-	out := ""
-	for i, c := range splitCols(cols) {
-		if i > 0 {
-			out += ", "
-		}
-		out += p + c
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = p + strings.TrimSpace(c)
 	}
-	return out
-}
-
-func splitCols(cols string) []string {
-	var out []string
-	cur := ""
-	for _, ch := range cols {
-		switch ch {
-		case ',':
-			out = append(out, cur)
-			cur = ""
-		case ' ', '\n', '\t':
-		default:
-			cur += string(ch)
-		}
-	}
-	return append(out, cur)
+	return strings.Join(parts, ", ")
 }
 
 // Totals describes the whole repository.
@@ -230,7 +214,7 @@ func (r *Repo) Runs(ctx context.Context, account string, limit int) ([]Run, erro
 	}
 	q += ` ORDER BY finished DESC, id DESC`
 	if limit > 0 {
-		q += ` LIMIT ` + itoa(int64(limit))
+		q += ` LIMIT ` + strconv.Itoa(limit)
 	}
 	rows, err := r.rdb.QueryContext(ctx, q, args...)
 	if err != nil {

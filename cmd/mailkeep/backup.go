@@ -177,16 +177,11 @@ func (g *globals) printBackupSummary(results []*backup.Result) {
 		return
 	}
 	for _, r := range results {
-		status := "ok"
-		switch {
-		case r.Fatal != nil:
-			status = "FAILED: " + oneLine(r.Fatal.Error())
-		case !r.OK():
-			status = fmt.Sprintf("PARTLY DONE: %d errors", len(r.Errors))
-			if r.Incomplete != "" {
-				status += "; folder list incomplete"
-			}
+		partly := fmt.Sprintf("%d errors", len(r.Errors))
+		if r.Incomplete != "" {
+			partly += "; folder list incomplete"
 		}
+		status := outcome(r.Fatal, r.OK(), partly)
 		verb := "new"
 		if r.DryRun {
 			verb = "would fetch"

@@ -159,13 +159,7 @@ func (g *globals) printExportSummary(r *restore.ExportResult) {
 		writeJSON(g.stdout, out)
 		return
 	}
-	status := "ok"
-	switch {
-	case r.Fatal != nil:
-		status = "FAILED: " + oneLine(r.Fatal.Error())
-	case !r.OK():
-		status = fmt.Sprintf("PARTLY DONE: %d messages failed", len(r.Errors))
-	}
+	status := outcome(r.Fatal, r.OK(), fmt.Sprintf("%d messages failed", len(r.Errors)))
 	verb := "exported"
 	if r.DryRun {
 		verb = "would export"

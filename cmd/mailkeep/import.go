@@ -116,13 +116,7 @@ func (g *globals) printImportSummary(r *backup.ImportResult) {
 		writeJSON(g.stdout, out)
 		return
 	}
-	status := "ok"
-	switch {
-	case r.Fatal != nil:
-		status = "FAILED: " + oneLine(r.Fatal.Error())
-	case !r.OK():
-		status = fmt.Sprintf("PARTLY DONE: %d errors", len(r.Errors))
-	}
+	status := outcome(r.Fatal, r.OK(), fmt.Sprintf("%d errors", len(r.Errors)))
 	verb := "imported"
 	if r.DryRun {
 		verb = "would import"

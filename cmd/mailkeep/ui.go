@@ -193,6 +193,18 @@ func writeJSON(w io.Writer, v any) {
 	w.Write(append(b, '\n'))
 }
 
+// outcome is the status word of a summary line: "ok", "FAILED: why", or
+// "PARTLY DONE: ..." with what failed.
+func outcome(fatal error, ok bool, partly string) string {
+	switch {
+	case fatal != nil:
+		return "FAILED: " + oneLine(fatal.Error())
+	case !ok:
+		return "PARTLY DONE: " + partly
+	}
+	return "ok"
+}
+
 func humanBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
