@@ -1,7 +1,9 @@
 // Package archive is mailkeep's on-disk repository: compressed, deduplicated,
 // indexed, crash-safe storage of messages exactly as servers sent them.
 //
-// It knows nothing about IMAP or POP3. The format is specified in FORMAT.md.
+// It knows nothing about IMAP or POP3. The format is specified in FORMAT.md,
+// and this package is the only one that knows it: callers ask typed
+// questions (Messages, Folders, Ledger, Health, LockHolder, ...), never SQL.
 //
 // A writer's main loop, as backup uses it:
 //

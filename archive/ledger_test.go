@@ -12,7 +12,7 @@ import (
 func TestLedger(t *testing.T) {
 	ctx := context.Background()
 	r, dir := newRepo(t)
-	if _, err := r.DB().ExecContext(ctx, `SELECT 1`); err != nil {
+	if _, err := r.rdb.ExecContext(ctx, `SELECT 1`); err != nil {
 		t.Fatal(err)
 	}
 	// An archive written before the flags column: readers cope.

@@ -81,3 +81,32 @@ func (l *fileLock) release() error {
 	syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 	return l.f.Close()
 }
+
+// LockHolder returns who holds the write lock of the archive in dir now,
+// as the holder wrote it ("pid 1234 on host, since TIME: PURPOSE"), or ""
+// when nobody does. The lock file names its holder while held and is
+// emptied on release; after a crash it may still name a process that is
+// gone, which is checked when the holder is on this host.
+func LockHolder(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, "lock"))
+	if err != nil {
+		return ""
+	}
+	holder := strings.TrimSpace(string(b))
+	if holder == "" {
+		return ""
+	}
+	var pid int
+	var host string
+	if _, err := fmt.Sscanf(holder, "pid %d on %s", &pid, &host); err == nil {
+		if me, _ := os.Hostname(); strings.TrimSuffix(host, ",") == me && !processAlive(pid) {
+			return ""
+		}
+	}
+	return holder
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}

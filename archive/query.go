@@ -2,10 +2,8 @@ package archive
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"iter"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -24,6 +22,7 @@ type Query struct {
 	Account     string
 	Folder      string // exact folder name
 	FolderID    int64
+	AfterID     int64     // only places with a larger id (newer than that one)
 	IncludeGone bool      // also places whose message left the server
 	Since       time.Time // INTERNALDATE on or after
 	Before      time.Time // INTERNALDATE before
@@ -51,6 +50,10 @@ func (r *Repo) Messages(ctx context.Context, q Query) iter.Seq2[*Entry, error] {
 		if q.FolderID != 0 {
 			sqlq += ` AND f.id=?`
 			args = append(args, q.FolderID)
+		}
+		if q.AfterID != 0 {
+			sqlq += ` AND m.id>?`
+			args = append(args, q.AfterID)
 		}
 		if !q.AsOf.IsZero() {
 			sqlq += ` AND m.first_seen<=? AND (m.gone_since=0 OR m.gone_since>?)`
@@ -178,58 +181,4 @@ func (r *Repo) Totals(ctx context.Context) (Totals, error) {
 	}
 	err = r.rdb.QueryRowContext(ctx, `SELECT count(*) FROM messages`).Scan(&t.Places)
 	return t, err
-}
-
-// Run is one account's result of one run, for status and monitoring.
-type Run struct {
-	Account  string
-	Job      string
-	Kind     string // backup, migrate, cleanup, export, import, restore
-	Started  time.Time
-	Finished time.Time
-	OK       bool
-	Messages int64
-	Bytes    int64
-	Errors   int64
-	Error    string
-}
-
-// RecordRun stores a run's result (committed at the next Commit).
-func (r *Repo) RecordRun(ctx context.Context, run Run) error {
-	return r.withTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(context.WithoutCancel(ctx), `INSERT INTO runs(account, job, kind, started, finished, ok, messages, bytes, errors, error)
-			VALUES(?,?,?,?,?,?,?,?,?,?)`, run.Account, run.Job, run.Kind, run.Started.Unix(), run.Finished.Unix(), run.OK,
-			run.Messages, run.Bytes, run.Errors, run.Error)
-		return err
-	})
-}
-
-// Runs returns recorded runs, newest first, for account ("" = all).
-func (r *Repo) Runs(ctx context.Context, account string, limit int) ([]Run, error) {
-	q := `SELECT account, job, kind, started, finished, ok, messages, bytes, errors, error FROM runs`
-	var args []any
-	if account != "" {
-		q += ` WHERE account=?`
-		args = append(args, account)
-	}
-	q += ` ORDER BY finished DESC, id DESC`
-	if limit > 0 {
-		q += ` LIMIT ` + strconv.Itoa(limit)
-	}
-	rows, err := r.rdb.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Run
-	for rows.Next() {
-		var run Run
-		var s, f int64
-		if err := rows.Scan(&run.Account, &run.Job, &run.Kind, &s, &f, &run.OK, &run.Messages, &run.Bytes, &run.Errors, &run.Error); err != nil {
-			return nil, err
-		}
-		run.Started, run.Finished = fromUnix(s), fromUnix(f)
-		out = append(out, run)
-	}
-	return out, rows.Err()
 }

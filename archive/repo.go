@@ -195,10 +195,6 @@ func (r *Repo) openDB(ctx context.Context) error {
 // Dir is the repository's directory.
 func (r *Repo) Dir() string { return r.dir }
 
-// DB gives read access to the index for queries this package does not
-// wrap. Callers must not write through it.
-func (r *Repo) DB() *sql.DB { return r.rdb }
-
 // begin opens the writer transaction if none is open. r.mu must be held.
 func (r *Repo) begin(ctx context.Context) error {
 	if r.readOnly {

@@ -355,8 +355,8 @@ func clGone(t *testing.T, repo *archive.Repo, folder string) map[archive.Hash]st
 // compressed frame in the data file.
 func clFlip(t *testing.T, repo *archive.Repo, h archive.Hash) string {
 	t.Helper()
-	var pack, off, length int64
-	err := repo.DB().QueryRow(`SELECT pack, offset, length FROM blobs WHERE hash=?`, h[:]).Scan(&pack, &off, &length)
+	loc, err := repo.Locate(context.Background(), h)
+	pack, off, length := loc.Pack, loc.Offset, loc.Length
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -266,27 +265,14 @@ func (im *importer) knownPlaces(folder, prefix string) (map[string]importKnown, 
 	if im.repo == nil || im.acct == nil {
 		return out, nil
 	}
-	rows, err := im.repo.DB().QueryContext(im.ctx, `SELECT m.uidl, m.hash, m.size, m.flags FROM messages m
-		JOIN folders f ON f.id=m.folder WHERE f.account=? AND f.name=? AND m.uidl>=? AND m.uidl<?`,
-		im.acct.ID, folder, prefix+"/", prefix+"0")
-	if errors.Is(err, sql.ErrNoRows) {
-		return out, nil
-	}
+	known, err := im.repo.KeyedPlaces(im.ctx, im.acct.ID, folder, prefix)
 	if err != nil {
-		return nil, fmt.Errorf("index: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var k importKnown
-		var key string
-		var h []byte
-		if err := rows.Scan(&key, &h, &k.size, &k.flags); err != nil {
-			return nil, err
-		}
-		copy(k.hash[:], h)
-		out[key] = k
+	for _, k := range known {
+		out[k.Key] = importKnown{hash: k.Hash, size: k.Size, flags: k.Flags}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // messages reads the mailbox and feeds the ingester (or, in a dry run,

@@ -221,27 +221,12 @@ func (b *pop3Backup) openFolder() error {
 			return archiveErr(err)
 		}
 	}
-	rows, err := b.repo.DB().QueryContext(b.ctx, `SELECT uidl, hash, size, first_seen, gone_since FROM messages
-		WHERE folder=? AND uidvalidity=0 AND uid=0 AND uidl<>''`, b.folder.ID)
+	known, err := b.repo.POP3Places(b.ctx, b.folder.ID, false)
 	if err != nil {
-		return archiveErr(fmt.Errorf("index: %w", err))
+		return archiveErr(err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var key string
-		var hash []byte
-		var p place
-		var first, gone int64
-		if err := rows.Scan(&key, &hash, &p.size, &first, &gone); err != nil {
-			return archiveErr(fmt.Errorf("index: %w", err))
-		}
-		copy(p.hash[:], hash)
-		p.first = time.Unix(first, 0)
-		p.gone = gone != 0
-		b.places[key] = &p
-	}
-	if err := rows.Err(); err != nil {
-		return archiveErr(fmt.Errorf("index: %w", err))
+	for _, k := range known {
+		b.places[k.Key] = &place{hash: k.Hash, size: k.Size, first: k.FirstSeen, gone: !k.GoneSince.IsZero()}
 	}
 	return nil
 }

@@ -75,24 +75,15 @@ func (b *pop3Backup) deletions(l *listing) []deletion {
 // committedPlaces returns key -> hash of the places of the folder that
 // the committed index holds as present.
 func (b *pop3Backup) committedPlaces() (map[string]archive.Hash, error) {
-	rows, err := b.repo.DB().QueryContext(b.ctx, `SELECT uidl, hash FROM messages
-		WHERE folder=? AND uidvalidity=0 AND uid=0 AND uidl<>'' AND gone_since=0`, b.folder.ID)
+	known, err := b.repo.POP3Places(b.ctx, b.folder.ID, true)
 	if err != nil {
-		return nil, fmt.Errorf("index: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]archive.Hash{}
-	for rows.Next() {
-		var key string
-		var raw []byte
-		if err := rows.Scan(&key, &raw); err != nil {
-			return nil, fmt.Errorf("index: %w", err)
-		}
-		var h archive.Hash
-		copy(h[:], raw)
-		out[key] = h
+	out := make(map[string]archive.Hash, len(known))
+	for _, k := range known {
+		out[k.Key] = k.Hash
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // verify reads an archived message back and checks its hash, once per

@@ -509,8 +509,9 @@ func TestPOP3VerifyBeforeDelete(t *testing.T) {
 		t.Fatal(res.Err())
 	}
 	victim := archived(t, repo, "isp", false)["uid-2"]
-	var pack, off, length int64
-	if err := repo.DB().QueryRow(`SELECT pack, offset, length FROM blobs WHERE hash=?`, victim.Hash[:]).Scan(&pack, &off, &length); err != nil {
+	loc, err := repo.Locate(context.Background(), victim.Hash)
+	pack, off, length := loc.Pack, loc.Offset, loc.Length
+	if err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.OpenFile(repo.PackPath(pack), os.O_RDWR, 0)

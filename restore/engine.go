@@ -328,8 +328,8 @@ func (e *engine) wantFolder(f *archive.Folder) bool {
 // are looked at. What is to be appended is queued, not sent.
 func (e *engine) planRound(full bool) error {
 	if !full {
-		var max int64
-		if err := e.repo.DB().QueryRowContext(e.ctx, `SELECT coalesce(max(id),0) FROM messages`).Scan(&max); err != nil {
+		max, err := e.repo.LastPlaceID(e.ctx)
+		if err != nil {
 			return archiveErr(err)
 		}
 		if max == e.lastMax {

@@ -415,21 +415,12 @@ func exportTotals(ctx context.Context, repo *archive.Repo, o *ExportOptions) map
 	if !o.Since.IsZero() || !o.Before.IsZero() {
 		return out
 	}
-	q := `SELECT m.folder, count(*), coalesce(sum(m.size),0) FROM messages m JOIN folders f ON f.id=m.folder
-		JOIN accounts a ON a.id=f.account WHERE a.name=?`
-	if !o.IncludeDeleted {
-		q += ` AND m.gone_since=0`
-	}
-	rows, err := repo.DB().QueryContext(ctx, q+` GROUP BY m.folder`, o.Account)
+	counts, err := repo.FolderCounts(ctx, o.Account, o.IncludeDeleted)
 	if err != nil {
 		return out
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, n, b int64
-		if rows.Scan(&id, &n, &b) == nil {
-			out[id] = [2]int64{n, b}
-		}
+	for id, c := range counts {
+		out[id] = [2]int64{c.Messages, c.Bytes}
 	}
 	return out
 }

@@ -369,9 +369,9 @@ func TestExportDamagedMessage(t *testing.T) {
 	ctx := context.Background()
 	repo, places := exportArchive(t, 10)
 	victim := present(places)[3]
-	var pack, off, length int64
 	vh := archive.HashBytes(victim.raw)
-	err := repo.DB().QueryRow(`SELECT pack, offset, length FROM blobs WHERE hash=?`, vh[:]).Scan(&pack, &off, &length)
+	b, err := repo.Locate(ctx, vh)
+	pack, off, length := b.Pack, b.Offset, b.Length
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -496,7 +496,13 @@ func TestExportAgain(t *testing.T) {
 			// A flag change and a new message in the archive.
 			inbox := present(places)[0]
 			var folderID int64
-			repo.DB().QueryRow(`SELECT id FROM folders WHERE name='INBOX'`).Scan(&folderID)
+			acct, _ := repo.LookupAccount(ctx, "work")
+			folders, _ := repo.Folders(ctx, acct)
+			for _, f := range folders {
+				if f.Name == "INBOX" {
+					folderID = f.ID
+				}
+			}
 			if err := repo.SetFlags(ctx, folderID, 7, inbox.uid, []string{`\Flagged`, `\Seen`}, 0); err != nil {
 				t.Fatal(err)
 			}

@@ -1,8 +1,6 @@
 package restore
 
 import (
-	"time"
-
 	"github.com/mailkeep/mailkeep/archive"
 )
 
@@ -13,42 +11,14 @@ func (e *engine) loadPlaces(sf *srcFolder, after int64) ([]*place, error) {
 	if sf.f.ID < 0 {
 		return nil, nil // not archived yet (dry run)
 	}
-	q := `SELECT m.id, m.uid, m.hash, m.size, m.flags, m.internaldate, m.gone_since, b.message_id, b.date_header
-		FROM messages m JOIN blobs b ON b.hash=m.hash
-		WHERE m.folder=? AND m.id>?`
-	args := []any{sf.f.ID, after}
-	switch {
-	case !e.o.AsOf.IsZero():
-		q += ` AND m.first_seen<=? AND (m.gone_since=0 OR m.gone_since>?)`
-		args = append(args, e.o.AsOf.Unix(), e.o.AsOf.Unix())
-	case e.o.IncludeDeleted:
-	default:
-		q += ` AND m.gone_since=0`
-	}
-	q += ` ORDER BY m.uidvalidity, m.uid, m.first_seen, m.id`
-	rows, err := e.repo.DB().QueryContext(e.ctx, q, args...)
-	if err != nil {
-		return nil, archiveErr(err)
-	}
-	defer rows.Close()
+	q := archive.Query{FolderID: sf.f.ID, AfterID: after, IncludeGone: e.o.IncludeDeleted, AsOf: e.o.AsOf}
 	var out []*place
-	for rows.Next() {
-		p := &place{src: sf}
-		var hash []byte
-		var date string
-		var gone int64
-		if err := rows.Scan(&p.id, &p.uid, &hash, &p.size, &p.flags, &date, &gone, &p.msgid, &p.dateHdr); err != nil {
+	for m, err := range e.repo.Messages(e.ctx, q) {
+		if err != nil {
 			return nil, archiveErr(err)
 		}
-		copy(p.hash[:], hash)
-		if date != "" {
-			p.date, _ = time.Parse(archive.DateLayout, date)
-		}
-		p.gone = gone != 0
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, archiveErr(err)
+		out = append(out, &place{src: sf, id: m.ID, uid: m.UID, hash: m.Hash, size: m.Size, flags: archive.JoinFlags(m.Flags),
+			date: m.InternalDate, gone: !m.GoneSince.IsZero(), msgid: m.Header.MessageID, dateHdr: m.Header.Date})
 	}
 	if e.o.IncludeDeleted && after == 0 {
 		out = dedupeGone(out)
@@ -84,26 +54,6 @@ func dedupeGone(places []*place) []*place {
 // (the reader pool sees committed rows only: a migration's backup may be
 // half-way through recording a folder).
 func (e *engine) committedFolders(account int64) ([]*archive.Folder, error) {
-	rows, err := e.repo.DB().QueryContext(e.ctx, `SELECT id, name, delimiter, special_use, uidvalidity, first_seen, gone_since
-		FROM folders WHERE account=? ORDER BY name`, account)
-	if err != nil {
-		return nil, archiveErr(err)
-	}
-	defer rows.Close()
-	var out []*archive.Folder
-	for rows.Next() {
-		f := &archive.Folder{Account: account}
-		var first, gone int64
-		if err := rows.Scan(&f.ID, &f.Name, &f.Delimiter, &f.SpecialUse, &f.UIDValidity, &first, &gone); err != nil {
-			return nil, archiveErr(err)
-		}
-		if first != 0 {
-			f.FirstSeen = time.Unix(first, 0).UTC()
-		}
-		if gone != 0 {
-			f.GoneSince = time.Unix(gone, 0).UTC()
-		}
-		out = append(out, f)
-	}
-	return out, archiveErr(rows.Err())
+	out, err := e.repo.CommittedFolders(e.ctx, account)
+	return out, archiveErr(err)
 }

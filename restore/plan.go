@@ -2,7 +2,6 @@ package restore
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -158,7 +157,7 @@ func (e *engine) record(tf *tfolder, p *place, uidv, uid uint32, how, targetFlag
 // from the source since it was paired: the source server re-numbered the
 // folder (UIDVALIDITY changed) while this migration ran.
 func (e *engine) steal(tf *tfolder, need []*place) ([]*place, error) {
-	var ids []any
+	var ids []int64
 	for _, p := range need {
 		for _, r := range tf.byHash[p.hash] {
 			if r.place != nil {
@@ -169,24 +168,9 @@ func (e *engine) steal(tf *tfolder, need []*place) ([]*place, error) {
 	if len(ids) == 0 {
 		return need, nil
 	}
-	gone := map[int64]bool{}
-	for len(ids) > 0 {
-		n := min(len(ids), 500)
-		q := `SELECT id FROM messages WHERE gone_since<>0 AND id IN (?` + strings.Repeat(",?", n-1) + `)`
-		rows, err := e.repo.DB().QueryContext(e.ctx, q, ids[:n]...)
-		if err != nil {
-			return nil, archiveErr(err)
-		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, archiveErr(err)
-			}
-			gone[id] = true
-		}
-		rows.Close()
-		ids = ids[n:]
+	gone, err := e.repo.GonePlaces(e.ctx, ids)
+	if err != nil {
+		return nil, archiveErr(err)
 	}
 	var left []*place
 	for _, p := range need {

@@ -98,7 +98,7 @@ func TestRestoreAfterLostLedger(t *testing.T) {
 	ctx := context.Background()
 	repo := newRepo(t)
 	checkResult(t, Migrate(ctx, repo, ta.target(), &Options{Source: "old"}, sa.backupFn(repo, nil), nil), -1, 0)
-	if _, err := repo.DB().ExecContext(ctx, `SELECT 1`); err != nil {
+	if _, err := repo.Totals(ctx); err != nil {
 		t.Fatal(err)
 	}
 	fresh := newRepo(t)

@@ -110,7 +110,7 @@ func (g *globals) backupAccount(ctx context.Context, repo *archive.Repo, a *conf
 		ia := &backup.IMAPAccount{Name: a.Name, Dial: dial, Include: a.Folders.Match, DryRun: dryRun}
 		if a.MaxBytesPerDay > 0 && repo != nil {
 			// max_bytes_per_day: what the last 24 hours already took counts.
-			used, err := bytesSince(ctx, repo.DB(), a.Name, time.Now().Add(-24*time.Hour))
+			used, err := bytesSince(ctx, repo, a.Name, time.Now().Add(-24*time.Hour))
 			if err != nil {
 				return fail(err)
 			}

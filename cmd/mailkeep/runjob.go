@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/mailkeep/mailkeep/archive"
@@ -313,7 +311,7 @@ func (r *runner) pickAccounts(ctx context.Context, cfg *config.Config, job *conf
 
 // history opens the archive read-only for the run history; nil when
 // there is no archive yet.
-func (r *runner) history(ctx context.Context, cfg *config.Config) (*sql.DB, func()) {
+func (r *runner) history(ctx context.Context, cfg *config.Config) (*archive.Repo, func()) {
 	repo, err := archive.Open(ctx, cfg.Archive, nil)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
@@ -321,7 +319,7 @@ func (r *runner) history(ctx context.Context, cfg *config.Config) (*sql.DB, func
 		}
 		return nil, func() {}
 	}
-	return repo.DB(), func() { repo.Close() }
+	return repo, func() { repo.Close() }
 }
 
 // jobArgs is the mailkeep command line that does a job's work, for the
@@ -686,31 +684,3 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = (*limitedBuffer)(nil)
-
-// lockHolder returns who holds the archive's write lock now, or "" when
-// nobody does (see archive/lock.go: the lock file names its holder while
-// held and is emptied on release; after a crash it may still name a
-// process that is gone, which is checked on this host).
-func lockHolder(dir string) string {
-	b, err := os.ReadFile(filepath.Join(dir, "lock"))
-	if err != nil {
-		return ""
-	}
-	holder := strings.TrimSpace(string(b))
-	if holder == "" {
-		return ""
-	}
-	var pid int
-	var host string
-	if _, err := fmt.Sscanf(holder, "pid %d on %s", &pid, &host); err == nil {
-		if me, _ := os.Hostname(); strings.TrimSuffix(host, ",") == me && !processAlive(pid) {
-			return ""
-		}
-	}
-	return holder
-}
-
-func processAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -96,7 +95,7 @@ type accountStatus struct {
 }
 
 // statusAccounts is the default selection of 'status' and the metrics.
-func statusAccounts(ctx context.Context, cfg *config.Config, db *sql.DB) []string {
+func statusAccounts(ctx context.Context, cfg *config.Config, db *archive.Repo) []string {
 	want := map[string]bool{}
 	for _, j := range cfg.Jobs {
 		for _, a := range j.Backup {
@@ -104,15 +103,9 @@ func statusAccounts(ctx context.Context, cfg *config.Config, db *sql.DB) []strin
 		}
 	}
 	if db != nil {
-		rows, err := db.QueryContext(ctx, `SELECT DISTINCT account FROM runs WHERE kind='backup'`)
-		if err == nil {
-			for rows.Next() {
-				var a string
-				if rows.Scan(&a) == nil {
-					want[a] = true
-				}
-			}
-			rows.Close()
+		accts, _ := db.RunAccounts(ctx, "backup")
+		for _, a := range accts {
+			want[a] = true
 		}
 	}
 	var out []string
@@ -135,12 +128,12 @@ func (g *globals) status(ctx context.Context, names []string, maxAge time.Durati
 	if _, err := pickAccounts(cfg, names); err != nil {
 		return err
 	}
-	var db *sql.DB
+	var db *archive.Repo
 	repo, err := archive.Open(ctx, cfg.Archive, nil)
 	switch {
 	case err == nil:
 		defer repo.Close()
-		db = repo.DB()
+		db = repo
 	case errors.Is(err, os.ErrNotExist):
 		// No archive yet: every account has "never" been backed up.
 	default:
@@ -158,7 +151,7 @@ func (g *globals) status(ctx context.Context, names []string, maxAge time.Durati
 		}
 		list = append(list, st)
 	}
-	holder := lockHolder(cfg.Archive)
+	holder := archive.LockHolder(cfg.Archive)
 	if g.json {
 		if holder != "" {
 			writeJSON(g.stdout, map[string]any{"event": "archive", "archive": cfg.Archive, "locked_by": holder})
@@ -201,7 +194,7 @@ func (g *globals) status(ctx context.Context, names []string, maxAge time.Durati
 	return nil
 }
 
-func accountStatusOf(ctx context.Context, cfg *config.Config, db *sql.DB, account string, maxAge time.Duration, now time.Time) (*accountStatus, error) {
+func accountStatusOf(ctx context.Context, cfg *config.Config, db *archive.Repo, account string, maxAge time.Duration, now time.Time) (*accountStatus, error) {
 	st := &accountStatus{Account: account, State: "never"}
 	if maxAge > 0 {
 		st.MaxAgeSeconds = maxAge.Seconds()
@@ -314,12 +307,12 @@ func roughAge(d time.Duration) string {
 // writeMetricsFile writes the run history (and the runner's job states,
 // when there are any) to path atomically.
 func writeMetricsFile(ctx context.Context, cfg *config.Config, names []string, path string, now time.Time, jobs map[string]jobState) error {
-	var db *sql.DB
+	var db *archive.Repo
 	repo, err := archive.Open(ctx, cfg.Archive, nil)
 	switch {
 	case err == nil:
 		defer repo.Close()
-		db = repo.DB()
+		db = repo
 	case errors.Is(err, os.ErrNotExist):
 	default:
 		return err
@@ -335,7 +328,7 @@ func writeMetricsFile(ctx context.Context, cfg *config.Config, names []string, p
 // the accounts of the config; the per-account ones cover the status
 // selection (names, or the default) so an account never backed up shows
 // a last success of 0 and alerts fire.
-func buildMetrics(ctx context.Context, cfg *config.Config, db *sql.DB, names []string, now time.Time, jobs map[string]jobState) (*metrics.Set, error) {
+func buildMetrics(ctx context.Context, cfg *config.Config, db *archive.Repo, names []string, now time.Time, jobs map[string]jobState) (*metrics.Set, error) {
 	var s metrics.Set
 	accts := names
 	if len(accts) == 0 {
