@@ -93,7 +93,8 @@ func (r *Repo) LastPlaceID(ctx context.Context) (int64, error) {
 	return max, nil
 }
 
-// GonePlaces returns which of the places ids are marked gone.
+// GonePlaces returns which of the places ids are deleted on the server
+// (mail mailkeep took off it is archived, not gone).
 func (r *Repo) GonePlaces(ctx context.Context, ids []int64) (map[int64]bool, error) {
 	gone := map[int64]bool{}
 	for len(ids) > 0 {
@@ -102,7 +103,7 @@ func (r *Repo) GonePlaces(ctx context.Context, ids []int64) (map[int64]bool, err
 		for i, id := range ids[:n] {
 			args[i] = id
 		}
-		q := `SELECT id FROM messages WHERE gone_since<>0 AND id IN (?` + strings.Repeat(",?", n-1) + `)`
+		q := `SELECT id FROM messages WHERE NOT ` + KeptSQL("") + ` AND id IN (?` + strings.Repeat(",?", n-1) + `)`
 		rows, err := r.rdb.QueryContext(ctx, q, args...)
 		if err != nil {
 			return nil, fmt.Errorf("index: %w", err)
@@ -128,13 +129,13 @@ func (r *Repo) GonePlaces(ctx context.Context, ids []int64) (map[int64]bool, err
 // FolderCount is how many places a folder has and their raw bytes.
 type FolderCount struct{ Messages, Bytes int64 }
 
-// FolderCounts counts the places of each folder of account (present
-// ones, or all with includeGone), by folder id.
+// FolderCounts counts the places of each folder of account (those every
+// view shows, see KeptSQL, or all with includeGone), by folder id.
 func (r *Repo) FolderCounts(ctx context.Context, account string, includeGone bool) (map[int64]FolderCount, error) {
 	q := `SELECT m.folder, count(*), coalesce(sum(m.size),0) FROM messages m JOIN folders f ON f.id=m.folder
 		JOIN accounts a ON a.id=f.account WHERE a.name=?`
 	if !includeGone {
-		q += ` AND m.gone_since=0`
+		q += ` AND ` + KeptSQL("m")
 	}
 	rows, err := r.rdb.QueryContext(ctx, q+` GROUP BY m.folder`, account)
 	if err != nil {

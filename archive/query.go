@@ -23,7 +23,7 @@ type Query struct {
 	Folder      string // exact folder name
 	FolderID    int64
 	AfterID     int64     // only places with a larger id (newer than that one)
-	IncludeGone bool      // also places whose message left the server
+	IncludeGone bool      // also places deleted on the server (mail mailkeep took off it is always included)
 	Since       time.Time // INTERNALDATE on or after
 	Before      time.Time // INTERNALDATE before
 	AsOf        time.Time // state as it was then: seen by then, not gone by then
@@ -56,10 +56,10 @@ func (r *Repo) Messages(ctx context.Context, q Query) iter.Seq2[*Entry, error] {
 			args = append(args, q.AfterID)
 		}
 		if !q.AsOf.IsZero() {
-			sqlq += ` AND m.first_seen<=? AND (m.gone_since=0 OR m.gone_since>?)`
+			sqlq += ` AND ` + AsOfSQL("m")
 			args = append(args, q.AsOf.Unix(), q.AsOf.Unix())
 		} else if !q.IncludeGone {
-			sqlq += ` AND m.gone_since=0`
+			sqlq += ` AND ` + KeptSQL("m")
 		}
 		sqlq += ` ORDER BY a.name, f.name, m.uidvalidity, m.uid, m.first_seen, m.id`
 		rows, err := r.rdb.QueryContext(ctx, sqlq, args...)
@@ -86,6 +86,7 @@ func (r *Repo) Messages(ctx context.Context, q Query) iter.Seq2[*Entry, error] {
 				e.InternalDate, _ = time.Parse(DateLayout, date)
 			}
 			e.FirstSeen, e.LastSeen, e.GoneSince = fromUnix(first), fromUnix(last), fromUnix(gone)
+			e.InternalDate = EffectiveDate(e.InternalDate, e.Header.Date, e.FirstSeen)
 			if !q.Since.IsZero() && e.InternalDate.Before(q.Since) {
 				continue
 			}
@@ -106,18 +107,20 @@ func (r *Repo) Messages(ctx context.Context, q Query) iter.Seq2[*Entry, error] {
 type FolderStats struct {
 	Folder
 	AccountName string
-	Messages    int64 // on the server at the last backup (present places)
-	Gone        int64 // places whose message left the server
-	Size        int64 // raw bytes of present messages
+	Messages    int64 // archived places every view shows: on the server at the last backup, or taken off it by mailkeep
+	OffServer   int64 // of Messages, those mailkeep took off the server (POP3 delete, cleanup)
+	Gone        int64 // places deleted on the server (not in Messages)
+	Size        int64 // raw bytes of the Messages
 	Stored      int64 // compressed bytes of the distinct messages of the folder
 }
 
 // Stats summarises the folders of account (all accounts if "").
 func (r *Repo) Stats(ctx context.Context, account string) ([]FolderStats, error) {
 	q := `SELECT ` + prefixCols("f.", folderCols) + `, a.name,
-		(SELECT count(*) FROM messages m WHERE m.folder=f.id AND m.gone_since=0),
-		(SELECT count(*) FROM messages m WHERE m.folder=f.id AND m.gone_since<>0),
-		(SELECT coalesce(sum(m.size),0) FROM messages m WHERE m.folder=f.id AND m.gone_since=0),
+		(SELECT count(*) FROM messages m WHERE m.folder=f.id AND `+KeptSQL("m")+`),
+		(SELECT count(*) FROM messages m WHERE m.folder=f.id AND m.gone_since<>0 AND `+KeptSQL("m")+`),
+		(SELECT count(*) FROM messages m WHERE m.folder=f.id AND NOT `+KeptSQL("m")+`),
+		(SELECT coalesce(sum(m.size),0) FROM messages m WHERE m.folder=f.id AND `+KeptSQL("m")+`),
 		(SELECT coalesce(sum(b.length),0) FROM blobs b WHERE b.hash IN (SELECT hash FROM messages m WHERE m.folder=f.id))
 		FROM folders f JOIN accounts a ON a.id=f.account`
 	var args []any
@@ -139,7 +142,7 @@ func (r *Repo) Stats(ctx context.Context, account string) ([]FolderStats, error)
 		var first, last, gone int64
 		err := rows.Scan(&f.ID, &f.Account, &f.Name, &f.Delimiter, &f.SpecialUse, &attrs, &f.Subscribed, &f.UIDValidity,
 			&f.LastUID, &f.UIDNext, &f.HighestModSeq, &f.ServerCount, &first, &last, &gone,
-			&s.AccountName, &s.Messages, &s.Gone, &s.Size, &s.Stored)
+			&s.AccountName, &s.Messages, &s.OffServer, &s.Gone, &s.Size, &s.Stored)
 		if err != nil {
 			return nil, err
 		}

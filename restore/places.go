@@ -18,7 +18,7 @@ func (e *engine) loadPlaces(sf *srcFolder, after int64) ([]*place, error) {
 			return nil, archiveErr(err)
 		}
 		out = append(out, &place{src: sf, id: m.ID, uid: m.UID, hash: m.Hash, size: m.Size, flags: archive.JoinFlags(m.Flags),
-			date: m.InternalDate, gone: !m.GoneSince.IsZero(), msgid: m.Header.MessageID, dateHdr: m.Header.Date})
+			date: m.InternalDate, gone: !m.GoneSince.IsZero() && !archive.OffServer(m.GoneReason), msgid: m.Header.MessageID, dateHdr: m.Header.Date})
 	}
 	if e.o.IncludeDeleted && after == 0 {
 		out = dedupeGone(out)

@@ -20,9 +20,12 @@ func newLsCmd(g *globals) *cobra.Command {
 		Use:   "ls [ACCOUNT [FOLDER]]",
 		Short: "Show what the archive holds",
 		Long: `Without arguments: every account with its folders, message counts and sizes.
-With ACCOUNT: its folders (messages on the server at the last backup, gone
-since, raw size, stored compressed size). With ACCOUNT FOLDER: its messages
-(date, from, subject, size, flags; --gone adds those gone from the server).`,
+With ACCOUNT: its folders (messages archived, of them those mailkeep took
+off the server by POP3 delete or cleanup, messages deleted on the server,
+raw size, stored compressed size). Mail taken off the server is archived
+mail, counted and listed like mail still on it. With ACCOUNT FOLDER: its
+messages (date, from, subject, size, flags; --gone adds those deleted on
+the server).`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := g.xferArchiveDir(archiveDir)
@@ -48,7 +51,7 @@ since, raw size, stored compressed size). With ACCOUNT FOLDER: its messages
 		},
 	}
 	cmd.Flags().StringVar(&archiveDir, "archive", "", "archive directory (default: archive: from the config)")
-	cmd.Flags().BoolVar(&gone, "gone", false, "also list messages that are gone from the server")
+	cmd.Flags().BoolVar(&gone, "gone", false, "also list messages deleted on the server")
 	return cmd
 }
 
@@ -59,7 +62,7 @@ func (g *globals) lsFolders(cmd *cobra.Command, repo *archive.Repo, acct string)
 	}
 	if g.json {
 		for _, s := range stats {
-			out := map[string]any{"account": s.AccountName, "folder": s.Name, "messages": s.Messages, "gone": s.Gone,
+			out := map[string]any{"account": s.AccountName, "folder": s.Name, "messages": s.Messages, "off_server": s.OffServer, "deleted": s.Gone, "gone": s.Gone,
 				"bytes": s.Size, "stored_bytes": s.Stored, "special_use": s.SpecialUse, "uidvalidity": s.UIDValidity,
 				"last_uid": s.LastUID, "last_seen": timeOrNil(s.LastSeen), "gone_since": timeOrNil(s.GoneSince)}
 			writeJSON(g.stdout, out)
@@ -67,18 +70,18 @@ func (g *globals) lsFolders(cmd *cobra.Command, repo *archive.Repo, acct string)
 		return nil
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "MESSAGES\tGONE\tSIZE\tSTORED\t\tACCOUNT/FOLDER\t")
-	var tm, tg, ts, tst int64
+	fmt.Fprintln(tw, "MESSAGES\tOFF SERVER\tDELETED\tSIZE\tSTORED\t\tACCOUNT/FOLDER\t")
+	var tm, to, tg, ts, tst int64
 	for _, s := range stats {
 		note := s.SpecialUse
 		if !s.GoneSince.IsZero() {
 			note = "gone since " + s.GoneSince.Local().Format("2006-01-02")
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t\t%s/%s %s\t\n", s.Messages, s.Gone, humanBytes(s.Size), humanBytes(s.Stored),
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t\t%s/%s %s\t\n", s.Messages, s.OffServer, s.Gone, humanBytes(s.Size), humanBytes(s.Stored),
 			s.AccountName, s.Name, note)
-		tm, tg, ts, tst = tm+s.Messages, tg+s.Gone, ts+s.Size, tst+s.Stored
+		tm, to, tg, ts, tst = tm+s.Messages, to+s.OffServer, tg+s.Gone, ts+s.Size, tst+s.Stored
 	}
-	fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t\t%s\t\n", tm, tg, humanBytes(ts), humanBytes(tst), "total")
+	fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t\t%s\t\n", tm, to, tg, humanBytes(ts), humanBytes(tst), "total")
 	return tw.Flush()
 }
 
@@ -95,7 +98,7 @@ func (g *globals) lsMessages(cmd *cobra.Command, repo *archive.Repo, acct, folde
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	if !g.json {
-		fmt.Fprintln(tw, "UID\tDATE\tFROM\tSUBJECT\tSIZE\tFLAGS\tGONE")
+		fmt.Fprintln(tw, "UID\tDATE\tFROM\tSUBJECT\tSIZE\tFLAGS\tSERVER")
 	}
 	n := 0
 	for e, err := range repo.Messages(cmd.Context(), archive.Query{Account: acct, Folder: folder, IncludeGone: gone}) {
@@ -115,8 +118,11 @@ func (g *globals) lsMessages(cmd *cobra.Command, repo *archive.Repo, acct, folde
 			continue
 		}
 		goneCol := ""
-		if !e.GoneSince.IsZero() {
-			goneCol = e.GoneSince.Local().Format("2006-01-02") + " (" + e.GoneReason + ")"
+		switch {
+		case archive.OffServer(e.GoneReason):
+			goneCol = "off server since " + e.GoneSince.Local().Format("2006-01-02") + " (" + e.GoneReason + ")"
+		case !e.GoneSince.IsZero():
+			goneCol = "deleted " + e.GoneSince.Local().Format("2006-01-02") + " (" + e.GoneReason + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, e.InternalDate.Format("2006-01-02 15:04"),
 			trunc(e.Header.From, 30), trunc(e.Header.Subject, 50), humanBytes(e.Size), strings.Join(e.Flags, " "), goneCol)
