@@ -117,10 +117,10 @@ type FolderStats struct {
 // Stats summarises the folders of account (all accounts if "").
 func (r *Repo) Stats(ctx context.Context, account string) ([]FolderStats, error) {
 	q := `SELECT ` + prefixCols("f.", folderCols) + `, a.name,
-		(SELECT count(*) FROM messages m WHERE m.folder=f.id AND `+KeptSQL("m")+`),
-		(SELECT count(*) FROM messages m WHERE m.folder=f.id AND m.gone_since<>0 AND `+KeptSQL("m")+`),
-		(SELECT count(*) FROM messages m WHERE m.folder=f.id AND NOT `+KeptSQL("m")+`),
-		(SELECT coalesce(sum(m.size),0) FROM messages m WHERE m.folder=f.id AND `+KeptSQL("m")+`),
+		(SELECT count(*) FROM messages m WHERE m.folder=f.id AND ` + KeptSQL("m") + `),
+		(SELECT count(*) FROM messages m WHERE m.folder=f.id AND m.gone_since<>0 AND ` + KeptSQL("m") + `),
+		(SELECT count(*) FROM messages m WHERE m.folder=f.id AND NOT ` + KeptSQL("m") + `),
+		(SELECT coalesce(sum(m.size),0) FROM messages m WHERE m.folder=f.id AND ` + KeptSQL("m") + `),
 		(SELECT coalesce(sum(b.length),0) FROM blobs b WHERE b.hash IN (SELECT hash FROM messages m WHERE m.folder=f.id))
 		FROM folders f JOIN accounts a ON a.id=f.account`
 	var args []any
