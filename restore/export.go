@@ -134,6 +134,20 @@ func exportRun(ctx context.Context, repo *archive.Repo, o *ExportOptions, rep pr
 			fw.Sync = o.Sync
 		}
 	}
+	// Every folder is named before the first message is written, so
+	// that which of two clashing names stays plain does not depend on
+	// the order of the messages (mailfmt.Namer).
+	names := mailfmt.NewNamer(o.Format, "")
+	if w != nil {
+		names = w.Names()
+	}
+	var planned []mailfmt.Folder
+	for _, f := range byID {
+		planned = append(planned, mailfmt.Folder{Name: f.Name, Delim: exportDelim(f)})
+	}
+	if err := names.Plan(planned); err != nil {
+		return fmt.Errorf("%s: %w", o.Account, err)
+	}
 	// Maildir and .eml files are independent: several workers write them
 	// (creating files is the slow part). An mbox is one stream: one worker.
 	workers := 1
@@ -255,7 +269,7 @@ func exportRun(ctx context.Context, repo *archive.Repo, o *ExportOptions, rep pr
 			mu.Lock()
 			endFolder()
 			curF = f
-			cur = &ExportFolder{Name: f.Name, Path: exportPath(o, f)}
+			cur = &ExportFolder{Name: f.Name, Path: names.Path(mailfmt.Folder{Name: f.Name, Delim: exportDelim(f)})}
 			mu.Unlock()
 			t := totals[f.ID]
 			progress.Send(rep, progress.Event{Kind: progress.FolderStart, Account: o.Account, Folder: f.Name,
@@ -355,20 +369,6 @@ func exportDelim(f *archive.Folder) rune {
 	return r
 }
 
-// exportPath is where a folder goes, for the summary.
-func exportPath(o *ExportOptions, f *archive.Folder) string {
-	folder := mailfmt.Folder{Name: f.Name, Delim: exportDelim(f)}
-	switch o.Format {
-	case mailfmt.Maildir:
-		return mailfmt.MaildirPath(folder)
-	case mailfmt.Mbox:
-		return mailfmt.MboxPath(folder)
-	case mailfmt.EML:
-		return mailfmt.EMLDir(folder)
-	}
-	return ""
-}
-
 // exportCheckOut makes sure the output directory exists and is empty
 // (or Force is set).
 func exportCheckOut(o *ExportOptions) error {
@@ -383,7 +383,7 @@ func exportCheckOut(o *ExportOptions) error {
 		if o.DryRun {
 			return nil
 		}
-		if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		if err := os.MkdirAll(o.Out, 0o700); err != nil {
 			return fmt.Errorf("output directory: %w", err)
 		}
 		return nil

@@ -64,7 +64,9 @@ func Discover(root string, format Format) (boxes []Mailbox, problems []error, er
 		return nil, nil, err
 	}
 	d := &discovery{root: root, format: format}
-	if !st.IsDir() {
+	if st.IsDir() {
+		d.names, _ = ReadNamesFile(root)
+	} else {
 		if err := d.file(root, filepath.Base(root), true); err != nil {
 			return nil, nil, err
 		}
@@ -110,6 +112,15 @@ type discovery struct {
 	boxes    []Mailbox
 	problems []error
 	emlDirs  map[string]bool
+	names    map[string]string // NamesFile of an export: shortened component -> full
+}
+
+// full gives a component shortened by an export back its full form.
+func (d *discovery) full(c string) string {
+	if f, ok := d.names[c]; ok {
+		return f
+	}
+	return c
 }
 
 func (d *discovery) add(m Mailbox, levels []string) {
@@ -118,7 +129,9 @@ func (d *discovery) add(m Mailbox, levels []string) {
 		if changed {
 			d.problems = append(d.problems, &Problem{Path: m.Path, Err: fmt.Errorf("%w; folder level imported as %q", ErrBadName, safe)})
 		}
-		levels[i] = safe
+		// A '/' inside a level (a server whose delimiter is '.') would
+		// split it into two in the archive's '/'-delimited name.
+		levels[i] = strings.ReplaceAll(safe, "/", "%2F")
 	}
 	if len(levels) > 0 && strings.EqualFold(levels[0], "INBOX") {
 		levels[0] = "INBOX"
@@ -160,7 +173,7 @@ func (d *discovery) file(path, rel string, single bool) error {
 				levels = []string{strings.TrimSuffix(name, filepath.Ext(name))}
 			}
 		} else {
-			levels = unescapeLevels(strings.Split(dirRel, "/"))
+			levels = d.unescapeLevels(strings.Split(dirRel, "/"))
 		}
 		m := Mailbox{Path: dir, Format: EML, KeyPrefix: "eml:" + keyRel(dirRel)}
 		if single {
@@ -168,7 +181,7 @@ func (d *discovery) file(path, rel string, single bool) error {
 		}
 		d.add(m, levels)
 	case ext == ".imap" || ext == ".idx":
-	case ext == ".mbox" && exists(strings.TrimSuffix(path, filepath.Ext(path))+".imap") && (d.format == "" || d.format == IMAPBackup):
+	case ext == ".mbox" && isFile(strings.TrimSuffix(path, filepath.Ext(path))+".imap") && (d.format == "" || d.format == IMAPBackup):
 		levels := strings.Split(strings.TrimSuffix(filepath.ToSlash(rel), filepath.Ext(rel)), "/")
 		d.add(Mailbox{Path: path, Format: IMAPBackup, KeyPrefix: "imap-backup:" + keyRel(strings.TrimSuffix(rel, filepath.Ext(rel)))}, levels)
 	case d.format == "" || d.format == Mbox:
@@ -194,16 +207,21 @@ func (d *discovery) file(path, rel string, single bool) error {
 				levels[i] = strings.TrimSuffix(l, ".sbd") // Thunderbird's subfolder directories
 			}
 		}
-		d.add(Mailbox{Path: path, Format: Mbox, KeyPrefix: "mbox:" + keyRel(rel)}, unescapeLevels(levels))
+		d.add(Mailbox{Path: path, Format: Mbox, KeyPrefix: "mbox:" + keyRel(rel)}, d.unescapeLevels(levels))
 	}
 	return nil
 }
 
-func unescapeLevels(levels []string) []string {
+func (d *discovery) unescapeLevels(levels []string) []string {
 	for i, l := range levels {
-		levels[i] = unescapeLevel(l)
+		levels[i] = unescapeLevel(d.full(l))
 	}
 	return levels
+}
+
+func isFile(p string) bool {
+	st, err := os.Lstat(p)
+	return err == nil && st.Mode().IsRegular()
 }
 
 // isBookkeeping: files Dovecot, mbsync, OfflineIMAP, notmuch and
@@ -265,23 +283,24 @@ func (d *discovery) maildirName(rel, path string) []string {
 	var levels []string
 	for _, part := range strings.Split(rel, "/") {
 		if strings.HasPrefix(part, ".") && len(part) > 1 {
+			part = d.full(part)
 			for _, l := range strings.Split(part[1:], ".") {
 				levels = append(levels, decodeLevel(l))
 			}
 			continue
 		}
-		levels = append(levels, part)
+		levels = append(levels, unescapeLevel(part))
 	}
 	return levels
 }
 
-// decodeLevel decodes a modified UTF-7 level (and the look-alikes
-// MaildirPath writes for '.' and '/'), leaving a name that is not valid
-// modified UTF-7 (Dovecot with mailbox_list_utf8, a person's own folder)
-// as it is.
+// decodeLevel decodes a Maildir++ level: modified UTF-7 (a name that is
+// not valid modified UTF-7, from Dovecot with mailbox_list_utf8 or a
+// person's own folder, is taken as it is), then the look-alikes
+// MaildirPath writes for '.' and '/', then its %XX escapes.
 func decodeLevel(l string) string {
 	if s, err := mutf7.Decode(l); err == nil {
-		return unLookAlike.Replace(s)
+		l = unLookAlike.Replace(s)
 	}
-	return l
+	return unescapeLevel(l)
 }

@@ -22,27 +22,23 @@ type EMLWriter struct {
 	dir   string
 	mu    sync.Mutex
 	names map[string]bool // names given out
+	namer *Namer
 	// Sync fsyncs every file before it is renamed into place.
 	Sync bool
 }
 
 // NewEMLWriter returns a writer of .eml files under dir.
 func NewEMLWriter(dir string) *EMLWriter {
-	return &EMLWriter{dir: dir, names: map[string]bool{}}
+	return &EMLWriter{dir: dir, names: map[string]bool{}, namer: NewNamer(EML, dir)}
 }
 
-// EMLDir is the directory of a folder relative to the export directory.
-func EMLDir(folder Folder) string {
-	levels := folder.Levels()
-	if folder.IsInbox() {
-		levels = []string{"INBOX"}
-	}
-	parts := make([]string, len(levels))
-	for i, l := range levels {
-		parts[i] = escapeLevel(l)
-	}
-	return filepath.Join(parts...)
-}
+// EMLDir is the directory of a folder relative to the export directory
+// (names.go). It names one folder on its own; an export names all of its
+// folders through one Namer, which keeps them apart.
+func EMLDir(folder Folder) string { return NewNamer(EML, "").Path(folder) }
+
+// Names is the writer's Namer: Plan the export's folders with it first.
+func (w *EMLWriter) Names() *Namer { return w.namer }
 
 // EMLName is the file name of a message: date, then ID.
 func EMLName(date time.Time, id string) string {
@@ -54,8 +50,12 @@ func EMLName(date time.Time, id string) string {
 
 // Add writes one message under a temporary name and renames it.
 func (w *EMLWriter) Add(folder Folder, m *Message) (string, error) {
-	dir := filepath.Join(w.dir, EMLDir(folder))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	rel, err := w.namer.path(folder)
+	if err != nil {
+		return "", err
+	}
+	dir, err := mkdirUnder(w.dir, rel)
+	if err != nil {
 		return "", fmt.Errorf("eml directory for %s: %w", folder.Name, err)
 	}
 	date := m.Date
@@ -65,7 +65,7 @@ func (w *EMLWriter) Add(folder Folder, m *Message) (string, error) {
 	name := EMLName(date, m.ID)
 	final := filepath.Join(dir, name)
 	w.mu.Lock()
-	if st, err := os.Stat(final); err == nil && !w.names[final] && (m.Size < 0 || st.Size() == m.Size) {
+	if st, err := os.Lstat(final); err == nil && st.Mode().IsRegular() && !w.names[final] && (m.Size < 0 || st.Size() == m.Size) {
 		// From an earlier export into the same directory (same date,
 		// same ID, same size): the same message.
 		w.mu.Unlock()

@@ -45,7 +45,11 @@ func TestEscapeLevel(t *testing.T) {
 		{"INBOX", "INBOX"},
 		{"Entwürfe", "Entwürfe"},
 		{"a/b", "a%2Fb"},
-		{"100%", "100%25"},
+		{"100%", "100%"},
+		{"%41", "%2541"},
+		{"%4", "%4"},
+		{"cur", "%63ur"},
+		{"x.sbd", "x%2Esbd"},
 		{".hidden", "%2Ehidden"},
 		{"..", "%2E."},
 		{"tab\there", "tab%09here"},
@@ -54,7 +58,7 @@ func TestEscapeLevel(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
-			got := escapeLevel(tc.in)
+			got := escapeLevel(tc.in, levelDir, 0)
 			if got != tc.want {
 				t.Errorf("escapeLevel(%q) = %q, want %q", tc.in, got, tc.want)
 			}

@@ -11,9 +11,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
-
-	"github.com/mailkeep/mailkeep/internal/mutf7"
 )
 
 // Maildir info letters of the IMAP system flags (maildir.html: "2,"
@@ -39,25 +38,11 @@ var letterFlag = map[byte]string{
 
 // MaildirPath is the Maildir++ directory of a folder relative to the
 // Maildir root, as Dovecot lays it out by default: "" for INBOX,
-// ".Sent", ".Archive.2019"; each level in modified UTF-7.
-//
-// Maildir++ uses '.' between levels, so a '.' inside a level cannot be
-// written as it is; Dovecot itself refuses such names, and rejects the
-// modified UTF-7 form of '.'. It is written as U+2024 (ONE DOT LEADER,
-// "&ICQ-"), which Dovecot and mail clients show as a dot; a '/' inside a
-// level (servers whose delimiter is '.') likewise as U+2215 (DIVISION
-// SLASH). Import turns both back.
-func MaildirPath(folder Folder) string {
-	if folder.IsInbox() || folder.Name == "" {
-		return ""
-	}
-	levels := folder.Levels()
-	parts := make([]string, len(levels))
-	for i, l := range levels {
-		parts[i] = mutf7.Encode(lookAlike.Replace(l))
-	}
-	return "." + strings.Join(parts, ".")
-}
+// ".Sent", ".Archive.2019"; each level in modified UTF-7, with the
+// escapes of names.go (a '.' inside a level as U+2024, "&ICQ-"; a '/' as
+// U+2215). It names one folder on its own; an export names all of its
+// folders through one Namer, which keeps them apart.
+func MaildirPath(folder Folder) string { return NewNamer(Maildir, "").Path(folder) }
 
 var (
 	lookAlike   = strings.NewReplacer(".", "\u2024", "/", "\u2215")
@@ -78,6 +63,7 @@ type MaildirWriter struct {
 	mu      sync.Mutex // guards folders and their keywords
 	dir     string
 	folders map[string]*maildirFolder
+	names   *Namer
 	seq     atomic.Int64
 	pid     int
 	// Sync fsyncs every message file before it is renamed into place
@@ -94,8 +80,11 @@ type maildirFolder struct {
 
 // NewMaildirWriter returns a writer of a Maildir++ tree rooted at dir.
 func NewMaildirWriter(dir string) *MaildirWriter {
-	return &MaildirWriter{dir: dir, folders: map[string]*maildirFolder{}, pid: os.Getpid()}
+	return &MaildirWriter{dir: dir, folders: map[string]*maildirFolder{}, names: NewNamer(Maildir, dir), pid: os.Getpid()}
 }
+
+// Names is the writer's Namer: Plan the export's folders with it first.
+func (w *MaildirWriter) Names() *Namer { return w.names }
 
 // DroppedKeywordError is returned (wrapped) when a message was written but
 // some of its keywords could not be: Maildir has 26 keyword letters.
@@ -106,20 +95,25 @@ func (e *DroppedKeywordError) Error() string {
 }
 
 func (w *MaildirWriter) folder(folder Folder) (*maildirFolder, error) {
-	rel := MaildirPath(folder)
+	rel, err := w.names.path(folder)
+	if err != nil {
+		return nil, err
+	}
 	if f, ok := w.folders[rel]; ok {
 		return f, nil
 	}
 	dir := filepath.Join(w.dir, rel)
 	for _, sub := range []string{"cur", "new", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+		if _, err := mkdirUnder(w.dir, filepath.Join(rel, sub)); err != nil {
 			return nil, err
 		}
 	}
 	if rel != "" {
-		if err := os.WriteFile(filepath.Join(dir, "maildirfolder"), nil, 0o600); err != nil {
+		mf, err := os.OpenFile(filepath.Join(dir, "maildirfolder"), os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+		if err != nil {
 			return nil, err
 		}
+		mf.Close()
 	}
 	kw, err := readDovecotKeywords(dir)
 	if err != nil {
@@ -135,6 +129,9 @@ func (w *MaildirWriter) folder(folder Folder) (*maildirFolder, error) {
 			return nil, err
 		}
 		for _, e := range ents {
+			if !e.Type().IsRegular() {
+				continue
+			}
 			if base, _ := splitInfo(e.Name()); strings.HasSuffix(base, ".mailkeep") || strings.Contains(base, ".mailkeep,") {
 				f.present[strings.SplitN(base, ",", 2)[0]] = sub + "/" + e.Name()
 			}
@@ -280,7 +277,7 @@ func (w *MaildirWriter) refresh(f *maildirFolder, old, base, letters string) (st
 // writeFile writes body to a new file at path with mtime date, removing
 // it again on any failure. size, if not -1, is checked.
 func writeFile(path string, body io.Reader, size int64, date time.Time, sync bool) (int64, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := createExcl(path)
 	if err != nil {
 		return 0, err
 	}
@@ -312,10 +309,16 @@ func (w *MaildirWriter) Abort() {}
 
 // readDovecotKeywords reads a folder's dovecot-keywords ("N NAME" lines).
 func readDovecotKeywords(dir string) ([]string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "dovecot-keywords"))
-	if errors.Is(err, os.ErrNotExist) {
+	f, err := openNoFollow(filepath.Join(dir, "dovecot-keywords"))
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, ErrSymlink) {
+		// A link is not read: the file written in its place replaces it.
 		return nil, nil
 	} else if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	f.Close()
+	if err != nil {
 		return nil, err
 	}
 	var kw []string
@@ -341,9 +344,20 @@ func writeDovecotKeywords(dir string, kw []string) error {
 		}
 	}
 	tmp := filepath.Join(dir, "tmp", "dovecot-keywords.mailkeep")
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
-		os.Remove(tmp)
+	os.Remove(tmp)
+	f, err := createExcl(tmp)
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(dir, "dovecot-keywords"))
+	_, err = f.WriteString(b.String())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, "dovecot-keywords"))
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // MboxWriter writes one mboxrd file per folder: DIR/INBOX.mbox,
@@ -22,11 +23,12 @@ import (
 // A file is written under a temporary name (".NAME.mbox.tmp") and renamed
 // into place by Close, once complete and synced.
 type MboxWriter struct {
-	dir  string
-	cur  *mboxFile
-	done map[string]bool // final paths already finished
-	br   *bufio.Reader
-	bw   *bufio.Writer
+	dir   string
+	cur   *mboxFile
+	done  map[string]bool // final paths already finished
+	names *Namer
+	br    *bufio.Reader
+	bw    *bufio.Writer
 }
 
 type mboxFile struct {
@@ -37,26 +39,25 @@ type mboxFile struct {
 
 // NewMboxWriter returns a writer of mboxrd files under dir.
 func NewMboxWriter(dir string) *MboxWriter {
-	return &MboxWriter{dir: dir, done: map[string]bool{},
+	return &MboxWriter{dir: dir, done: map[string]bool{}, names: NewNamer(Mbox, dir),
 		br: bufio.NewReaderSize(nil, 64<<10), bw: bufio.NewWriterSize(nil, 256<<10)}
 }
 
 // MboxPath is the file a folder's messages go into, relative to the
-// export directory: levels escaped for the file system, ".mbox" added.
-func MboxPath(folder Folder) string {
-	levels := folder.Levels()
-	if folder.IsInbox() {
-		levels = []string{"INBOX"}
-	}
-	parts := make([]string, len(levels))
-	for i, l := range levels {
-		parts[i] = escapeLevel(l)
-	}
-	return filepath.Join(parts...) + ".mbox"
-}
+// export directory: levels escaped for the file system (names.go),
+// ".mbox" added. It names one folder on its own; an export names all of
+// its folders through one Namer, which keeps them apart.
+func MboxPath(folder Folder) string { return NewNamer(Mbox, "").Path(folder) }
+
+// Names is the writer's Namer: Plan the export's folders with it first.
+func (w *MboxWriter) Names() *Namer { return w.names }
 
 func (w *MboxWriter) open(folder Folder) (*mboxFile, error) {
-	final := filepath.Join(w.dir, MboxPath(folder))
+	rel, err := w.names.path(folder)
+	if err != nil {
+		return nil, err
+	}
+	final := filepath.Join(w.dir, rel)
 	if w.cur != nil && w.cur.final == final {
 		return w.cur, nil
 	}
@@ -68,11 +69,12 @@ func (w *MboxWriter) open(folder Folder) (*mboxFile, error) {
 		w.done[w.cur.final] = true
 		w.cur = nil
 	}
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+	if _, err := mkdirUnder(w.dir, filepath.Dir(rel)); err != nil {
 		return nil, err
 	}
 	m := &mboxFile{final: final, tmp: filepath.Join(filepath.Dir(final), "."+filepath.Base(final)+".tmp")}
-	flags := os.O_RDWR | os.O_CREATE | os.O_TRUNC
+	flags := os.O_RDWR | os.O_CREATE | os.O_EXCL
+	os.Remove(m.tmp) // left by a run that was killed (or planted: a link is removed, not followed)
 	if w.done[final] {
 		// The folder comes back after another one (the caller's order
 		// was not by folder): take the finished file back under the
@@ -84,7 +86,7 @@ func (w *MboxWriter) open(folder Folder) (*mboxFile, error) {
 		flags = os.O_RDWR
 		delete(w.done, final)
 	}
-	f, err := os.OpenFile(m.tmp, flags, 0o644)
+	f, err := os.OpenFile(m.tmp, flags|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, err
 	}

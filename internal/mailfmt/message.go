@@ -73,6 +73,9 @@ type Writer interface {
 	// Abort removes what is unfinished (temporary mbox files) and
 	// closes; used when a run stops half-way, e.g. on a full disk.
 	Abort()
+	// Names is the Namer that gives each folder its path: Plan every
+	// folder of the export with it before the first Add.
+	Names() *Namer
 }
 
 // Folder is a folder name as a server gives it, with its hierarchy
