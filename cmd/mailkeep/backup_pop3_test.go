@@ -70,7 +70,7 @@ accounts:
 	g := &globals{stdout: &out, stderr: &errb}
 	results := map[string]*backup.Result{}
 	for _, name := range []string{"now", "later", "keep"} {
-		results[name] = g.backupPOP3(context.Background(), repo, cfg.Accounts[name], false, nil)
+		results[name] = g.env(cfg, nil).BackupAccount(context.Background(), repo, cfg.Accounts[name], false)
 	}
 	if r := results["now"]; !r.OK() || r.New != 3 || r.Deleted != 3 || len(srv.Maildrop("now")) != 0 {
 		t.Errorf("now (delete: true): new %d deleted %d left %d %v", r.New, r.Deleted, len(srv.Maildrop("now")), r.Err())
@@ -84,7 +84,7 @@ accounts:
 	// A dry run deletes nothing and writes nothing.
 	srv.AddMessage("now", "now-new", []byte("Subject: new\r\n\r\nnew\r\n"))
 	before, _ := repo.Totals(context.Background())
-	r := g.backupPOP3(context.Background(), repo, cfg.Accounts["now"], true, nil)
+	r := g.env(cfg, nil).BackupAccount(context.Background(), repo, cfg.Accounts["now"], true)
 	after, _ := repo.Totals(context.Background())
 	if !r.OK() || !r.DryRun || r.New != 1 || r.Deleted != 0 || len(srv.Maildrop("now")) != 1 || after != before {
 		t.Errorf("dry run: new %d deleted %d left %d, archive %+v -> %+v", r.New, r.Deleted, len(srv.Maildrop("now")), before, after)

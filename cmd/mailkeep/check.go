@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
 	"github.com/mailkeep/mailkeep/internal/config"
 )
 
@@ -42,22 +43,16 @@ on the server or in the archive: folders are examined read-only.`,
 				}()
 			}
 			wg.Wait()
-			failed := 0
+			o := &ops.Outcome{Op: "check", Interrupted: cmd.Context().Err() != nil}
 			for _, r := range reports {
 				g.printCheck(r)
+				a := &ops.Account{Name: r.account, Err: r.err}
 				if r.err != nil {
-					failed++
+					a.State = ops.Failed
 				}
+				o.Accounts = append(o.Accounts, a)
 			}
-			switch {
-			case cmd.Context().Err() != nil:
-				return &exitError{code: exitInterrupted}
-			case failed == len(reports) && failed > 0:
-				return &exitError{code: exitFailed}
-			case failed > 0:
-				return &exitError{code: exitPartial}
-			}
-			return nil
+			return done(o)
 		},
 	}
 }
@@ -93,7 +88,7 @@ func (g *globals) checkAccount(ctx context.Context, a *config.Account) checkRepo
 }
 
 func (g *globals) checkIMAP(ctx context.Context, a *config.Account, r *checkReport) error {
-	dial, err := g.imapDialer(a)
+	dial, err := g.env(nil, nil).IMAPDialer(a)
 	if err != nil {
 		return err
 	}
@@ -162,13 +157,13 @@ func (g *globals) printCheck(r checkReport) {
 		}
 		out["folders"] = fl
 		if r.err != nil {
-			out["error"] = oneLine(r.err.Error())
+			out["error"] = ops.Describe("", r.err)
 		}
 		writeJSON(g.stdout, out)
 		return
 	}
 	if r.err != nil {
-		fmt.Fprintf(g.stderr, "mailkeep: error: %s\n", oneLine(r.err.Error()))
+		g.errorf("%s", r.err)
 		return
 	}
 	var total uint32

@@ -11,12 +11,15 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/backup"
+	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
 	"github.com/mailkeep/mailkeep/internal/config"
 )
 
 func init() { subcommands = append(subcommands, newCleanupCmd) }
+
+// defaultCleanupBatch is how many messages one STORE + EXPUNGE takes.
+const defaultCleanupBatch = 1000
 
 // cleanupFlags are the command's flags as typed.
 type cleanupFlags struct {
@@ -64,11 +67,7 @@ lists exactly what would be deleted and deletes nothing.`,
 			if err != nil {
 				return err
 			}
-			accts, err := pickAccounts(cfg, args)
-			if err != nil {
-				return err
-			}
-			return g.runCleanup(cmd.Context(), cfg, accts[0], spec)
+			return g.runCleanup(cmd.Context(), cfg, args[0], spec)
 		},
 	}
 	fl := cmd.Flags()
@@ -81,7 +80,7 @@ lists exactly what would be deleted and deletes nothing.`,
 	fl.BoolVar(&f.gmailTrash, "gmail-trash", false, "Gmail: move to the Trash folder and expunge there (deleting from a label only unlabels)")
 	fl.BoolVar(&f.allowExpunge, "allow-expunge", false, "server without UIDPLUS: allow a bare EXPUNGE while no other message in the folder is \\Deleted")
 	fl.BoolVarP(&f.dryRun, "dry-run", "n", false, "list what would be deleted; delete nothing")
-	fl.IntVar(&f.batch, "batch", 1000, "messages per STORE + EXPUNGE")
+	fl.IntVar(&f.batch, "batch", defaultCleanupBatch, "messages per STORE + EXPUNGE")
 	fl.MarkHidden("batch")
 	return cmd
 }
@@ -182,60 +181,18 @@ func parseDay(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q: want a date like 2024-12-31 or an RFC 3339 time", s)
 }
 
-func (g *globals) runCleanup(ctx context.Context, cfg *config.Config, acct *config.Account, s *cleanupSpec) error {
-	if acct.Protocol() != "imap" {
-		return usageErr("account %s is %s; cleanup works on IMAP accounts (POP3 accounts use delete_after)", acct.Name, acct.Protocol())
+func (g *globals) runCleanup(ctx context.Context, cfg *config.Config, account string, s *cleanupSpec) error {
+	o := ops.Cleanup(ctx, g.env(cfg, newUI(g, "backed up")), s.options(account))
+	if r := o.Cleanup; r != nil && (r.Fatal == nil || len(r.Folders) > 0) {
+		g.printCleanup(r, s)
 	}
-	dial, err := g.imapDialer(acct)
-	if err != nil {
-		return &exitError{code: exitUsage, err: err}
-	}
-	repo, err := openArchive(ctx, cfg, "mailkeep cleanup")
-	if err != nil {
-		return err
-	}
-	defer repo.Close()
-	u := newUI(g, "backed up")
-	res := backup.Cleanup(ctx, repo, &backup.CleanupAccount{
-		Name: acct.Name, Dial: dial, Include: acct.Folders.Match, Folders: s.folders,
-		Before: s.before, ByDateHeader: s.byDateHeader, LargerThan: s.largerThan,
-		GmailTrash: s.gmailTrash, AllowExpunge: s.allowExpunge, DryRun: s.dryRun, BatchSize: s.batch,
-		// Several folders at a time, as many as the account's connections.
-		Connections: acct.Connections,
-	}, u)
-	if !s.dryRun {
-		wctx := context.WithoutCancel(ctx)
-		run := archive.Run{Account: acct.Name, Job: g.job, Kind: "cleanup", Started: res.Started, Finished: res.Finished,
-			OK: res.OK(), Messages: res.Deleted, Bytes: res.Bytes, Errors: int64(len(res.Errors))}
-		if e := res.Err(); e != nil {
-			run.Error = oneLine(e.Error())
-		}
-		repo.RecordRun(wctx, run)
-		if err := repo.Commit(wctx); err != nil {
-			return &exitError{code: exitFailed, err: err}
-		}
-	}
-	if res.Fatal != nil && len(res.Folders) == 0 {
-		code, hint := exitFailed, ""
-		if errors.Is(res.Fatal, backup.ErrNoMatch) {
-			code, hint = exitUsage, "see 'mailkeep ls "+acct.Name+"' or 'mailkeep check "+acct.Name+"' for folder names; patterns use * and %"
-		}
-		if ctx.Err() != nil {
-			code = exitInterrupted
-		}
-		// The error itself was reported (progress: failed) as it happened.
-		return &exitError{code: code, hint: hint}
-	}
-	g.printCleanup(res, s)
-	switch {
-	case ctx.Err() != nil:
-		return &exitError{code: exitInterrupted}
-	case res.Fatal != nil:
-		return &exitError{code: exitFailed}
-	case !res.OK():
-		return &exitError{code: exitPartial, err: fmt.Errorf("%s: cleanup partly done: some messages were kept for reasons shown above, or failed", acct.Name)}
-	}
-	return nil
+	return done(o)
+}
+
+// options are the typed options of a cleanup of account.
+func (s *cleanupSpec) options(account string) ops.CleanupOptions {
+	return ops.CleanupOptions{Account: account, Before: s.before, LargerThan: s.largerThan, Folders: s.folders,
+		ByDateHeader: s.byDateHeader, GmailTrash: s.gmailTrash, AllowExpunge: s.allowExpunge, DryRun: s.dryRun, Batch: s.batch}
 }
 
 func (g *globals) printCleanup(r *backup.CleanupResult, s *cleanupSpec) {
@@ -287,7 +244,7 @@ func (g *globals) printCleanup(r *backup.CleanupResult, s *cleanupSpec) {
 		case f.Skipped != "":
 			kept = f.Skipped
 		case f.Err != nil:
-			kept += "; FAILED: " + oneLine(f.Err.Error())
+			kept += "; FAILED: " + ops.Describe("", f.Err)
 		}
 		if f.Recovered > 0 {
 			kept += fmt.Sprintf("; %d completed from an interrupted run", f.Recovered)
@@ -362,7 +319,7 @@ func (g *globals) printCleanupJSON(r *backup.CleanupResult) {
 			out["skipped"] = f.Skipped
 		}
 		if f.Err != nil {
-			out["error"] = oneLine(f.Err.Error())
+			out["error"] = ops.Describe("", f.Err)
 		}
 		writeJSON(g.stdout, out)
 	}
@@ -378,7 +335,7 @@ func (g *globals) printCleanupJSON(r *backup.CleanupResult) {
 		"quota_before": quota(r.QuotaBefore), "quota_after": quota(r.QuotaAfter), "gmail": r.Gmail,
 		"seconds": r.Finished.Sub(r.Started).Seconds()}
 	if e := r.Err(); e != nil {
-		out["error"] = oneLine(e.Error())
+		out["error"] = ops.Describe("", e)
 	}
 	writeJSON(g.stdout, out)
 }

@@ -1,17 +1,13 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"os"
-	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/mailkeep/mailkeep/archive"
+	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
 	"github.com/mailkeep/mailkeep/internal/config"
 	"github.com/mailkeep/mailkeep/internal/mailfmt"
 	"github.com/mailkeep/mailkeep/restore"
@@ -73,20 +69,16 @@ nothing written twice), and mbox files are replaced.`,
 			if err != nil {
 				return err
 			}
-			repo, err := openArchiveRO(cmd.Context(), dir)
-			if err != nil {
-				return err
-			}
-			defer repo.Close()
-			defer g.xferMemoryLimit()()
-			filter := config.FolderFilter{Include: o.folders, Exclude: o.exclude}
-			res := restore.Export(cmd.Context(), repo, &restore.ExportOptions{
-				Account: args[0], Format: format, Out: o.out, Include: filter.Match,
-				Since: since, Before: before, IncludeDeleted: o.includeDeleted,
+			res := ops.Export(cmd.Context(), g.env(nil, newUI(g, "exported")), ops.ExportOptions{
+				Archive: dir, Account: args[0], Format: format, Out: o.out,
+				Folders: config.FolderFilter{Include: o.folders, Exclude: o.exclude},
+				Since:   since, Before: before, IncludeDeleted: o.includeDeleted,
 				Force: o.force, DryRun: o.dryRun, Sync: o.sync,
-			}, newUI(g, "exported"))
-			g.printExportSummary(res)
-			return exportExit(cmd.Context(), res)
+			})
+			if res.Export != nil {
+				g.printExportSummary(res.Export)
+			}
+			return done(res)
 		},
 	}
 	f := cmd.Flags()
@@ -116,23 +108,6 @@ func (g *globals) xferArchiveDir(flag string) (string, error) {
 	return cfg.Archive, nil
 }
 
-// xferMemoryLimit keeps the heap of an export or import near what the
-// work needs (streaming keeps it small; without a limit the garbage
-// collector lets it grow to twice that). It is a soft limit, set only for
-// a command run by hand (a job in 'run --daemon' shares the process with
-// others) and when GOMEMLIMIT does not say otherwise. It returns the
-// function that restores the previous limit.
-func (g *globals) xferMemoryLimit() func() {
-	if g.job != "" || os.Getenv("GOMEMLIMIT") != "" {
-		return func() {}
-	}
-	prev := debug.SetMemoryLimit(xferHeapLimit)
-	return func() { debug.SetMemoryLimit(prev) }
-}
-
-// xferHeapLimit is the soft heap limit of export and import.
-const xferHeapLimit = 56 << 20
-
 // xferParseDay reads YYYY-MM-DD (midnight, local time) or RFC 3339.
 func xferParseDay(flag, s string) (time.Time, error) {
 	if s == "" {
@@ -154,7 +129,7 @@ func (g *globals) printExportSummary(r *restore.ExportResult) {
 			"exported": r.Messages, "unchanged": r.Unchanged, "bytes": r.Bytes, "warnings": r.Warnings, "errors": len(r.Errors), "seconds": secs,
 			"dry_run": r.DryRun}
 		if e := r.Err(); e != nil {
-			out["error"] = oneLine(e.Error())
+			out["error"] = ops.Describe("", e)
 		}
 		writeJSON(g.stdout, out)
 		return
@@ -172,24 +147,4 @@ func (g *globals) printExportSummary(r *restore.ExportResult) {
 		fmt.Fprintf(g.stdout, ", %d warnings", r.Warnings)
 	}
 	fmt.Fprintf(g.stdout, "  %s\n", status)
-}
-
-// exportExit maps the result to an exit code. The failures themselves
-// were reported as progress events (stderr, or JSON on stdout).
-func exportExit(ctx context.Context, r *restore.ExportResult) error {
-	switch {
-	case ctx.Err() != nil:
-		return &exitError{code: exitInterrupted}
-	case errors.Is(r.Fatal, restore.ErrNotEmpty):
-		return &exitError{code: exitFailed, hint: "export into a new or empty directory, or pass --force to add to it"}
-	case errors.Is(r.Fatal, archive.ErrNotFound):
-		return &exitError{code: exitFailed, hint: "'mailkeep ls' lists the archived accounts"}
-	case mailfmt.DiskFull(r.Fatal):
-		return &exitError{code: exitFailed, hint: "free some space (or export fewer folders with --folder) and export into a new directory"}
-	case r.Fatal != nil && r.Messages == 0:
-		return &exitError{code: exitFailed}
-	case !r.OK():
-		return &exitError{code: exitPartial}
-	}
-	return nil
 }

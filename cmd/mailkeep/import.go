@@ -1,15 +1,13 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/backup"
+	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
 	"github.com/mailkeep/mailkeep/internal/mailfmt"
 )
 
@@ -46,53 +44,20 @@ that cannot be read is reported and the rest is imported (exit code 3).`,
 				return usageErr("--from PATH is required")
 			}
 			if _, err := os.Stat(from); err != nil {
+				// Before the config is read: the path is what is wrong.
 				return &exitError{code: exitFailed, err: fmt.Errorf("import from %s: %w", from, err)}
 			}
 			dir, err := g.xferArchiveDir(archiveDir)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			var repo *archive.Repo
-			if dryRun {
-				repo, err = archive.Open(ctx, dir, nil)
-				if err != nil {
-					repo = nil // nothing archived yet: everything would be new
-				}
-			} else {
-				if err := os.MkdirAll(dir, 0o700); err != nil {
-					return &exitError{code: exitFailed, err: fmt.Errorf("archive %s: %w", dir, err)}
-				}
-				repo, err = archive.Open(ctx, dir, &archive.Options{Create: true, Purpose: "mailkeep import"})
-				if err != nil {
-					var le *archive.LockedError
-					if errors.As(err, &le) {
-						return &exitError{code: exitFailed, err: err, hint: "another mailkeep is writing this archive; wait for it to finish"}
-					}
-					return &exitError{code: exitFailed, err: err}
-				}
+			res := ops.Import(cmd.Context(), g.env(nil, newUI(g, "imported")), ops.ImportOptions{
+				Archive: dir, Account: args[0], From: from, Format: f, Folder: folder, DryRun: dryRun,
+			})
+			if res.Import != nil {
+				g.printImportSummary(res.Import)
 			}
-			if repo != nil {
-				defer repo.Close()
-			}
-			defer g.xferMemoryLimit()()
-			res := backup.Import(ctx, repo, &backup.ImportOptions{
-				Account: args[0], From: from, Format: f, Folder: folder, DryRun: dryRun,
-			}, newUI(g, "imported"))
-			if repo != nil && !dryRun {
-				wctx := context.WithoutCancel(ctx)
-				run := archive.Run{Account: res.Account, Job: g.job, Kind: "import", Started: res.Started, Finished: res.Finished,
-					OK: res.OK(), Messages: res.New + res.Dup, Bytes: res.Bytes, Errors: int64(len(res.Errors))}
-				if e := res.Err(); e != nil {
-					run.Error = oneLine(e.Error())
-				}
-				repo.RecordRun(wctx, run)
-				if err := repo.Commit(wctx); err != nil {
-					return &exitError{code: exitFailed, err: err}
-				}
-			}
-			g.printImportSummary(res)
-			return importExit(ctx, res)
+			return done(res)
 		},
 	}
 	fl := cmd.Flags()
@@ -111,7 +76,7 @@ func (g *globals) printImportSummary(r *backup.ImportResult) {
 			"seen": r.Dup, "known": r.Known, "flags": r.Flags, "bytes": r.Bytes, "warnings": r.Warnings,
 			"errors": len(r.Errors), "folders": len(r.Folders), "seconds": secs, "dry_run": r.DryRun}
 		if e := r.Err(); e != nil {
-			out["error"] = oneLine(e.Error())
+			out["error"] = ops.Describe("", e)
 		}
 		writeJSON(g.stdout, out)
 		return
@@ -127,18 +92,4 @@ func (g *globals) printImportSummary(r *backup.ImportResult) {
 		fmt.Fprintf(g.stdout, ", %d warnings", r.Warnings)
 	}
 	fmt.Fprintf(g.stdout, "  %s\n", status)
-}
-
-// importExit maps the result to an exit code. The failures themselves
-// were reported as progress events (stderr, or JSON on stdout).
-func importExit(ctx context.Context, r *backup.ImportResult) error {
-	switch {
-	case ctx.Err() != nil:
-		return &exitError{code: exitInterrupted}
-	case r.Fatal != nil && r.New+r.Dup+r.Known == 0:
-		return &exitError{code: exitFailed}
-	case !r.OK():
-		return &exitError{code: exitPartial}
-	}
-	return nil
 }

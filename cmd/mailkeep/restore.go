@@ -4,17 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/mailkeep/mailkeep/archive"
+	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
 	"github.com/mailkeep/mailkeep/internal/config"
-	"github.com/mailkeep/mailkeep/internal/imapconn"
 	"github.com/mailkeep/mailkeep/restore"
 )
 
@@ -34,16 +31,17 @@ func (x *xferFlags) add(cmd *cobra.Command) {
 	f.BoolVar(&x.repair, "repair-line-endings", false, "turn bare LF into CRLF for targets that refuse it (each changed message is listed)")
 }
 
-func (x *xferFlags) filter() (func(string, rune) bool, error) {
+func (x *xferFlags) check() error {
 	for _, p := range append(append([]string(nil), x.folders...), x.exclude...) {
 		if p == "" {
-			return nil, usageErr("--folder and --exclude take a folder name or pattern")
+			return usageErr("--folder and --exclude take a folder name or pattern")
 		}
 	}
-	if len(x.folders) == 0 && len(x.exclude) == 0 {
-		return nil, nil
-	}
-	return config.FolderFilter{Include: x.folders, Exclude: x.exclude}.Match, nil
+	return nil
+}
+
+func (x *xferFlags) filter() config.FolderFilter {
+	return config.FolderFilter{Include: x.folders, Exclude: x.exclude}
 }
 
 func newRestoreCmd(g *globals) *cobra.Command {
@@ -78,12 +76,12 @@ only when every source message is on the target.`,
 			if to == "" {
 				return usageErr("--to TARGET is required: the IMAP account to restore into")
 			}
-			include, err := x.filter()
-			if err != nil {
+			if err := x.check(); err != nil {
 				return err
 			}
 			var when time.Time
 			if asOf != "" {
+				var err error
 				if when, err = parseAsOf(asOf); err != nil {
 					return err
 				}
@@ -95,33 +93,12 @@ only when every source message is on the target.`,
 			if err != nil {
 				return err
 			}
-			tgt, err := g.restoreTarget(cfg, to)
-			if err != nil {
-				return err
+			o := ops.Restore(cmd.Context(), g.env(cfg, newUI(g, "copied")), ops.RestoreOptions{Source: args[0], To: to,
+				Folders: x.filter(), IncludeDeleted: includeDeleted, AsOf: when, DryRun: x.dryRun, RepairLineEndings: x.repair})
+			if o.Xfer != nil {
+				g.printReconciliation("restore", o.Xfer)
 			}
-			ctx := cmd.Context()
-			var repo *archive.Repo
-			if x.dryRun {
-				repo, err = openArchiveRO(ctx, cfg.Archive)
-			} else {
-				repo, err = openArchive(ctx, cfg, "mailkeep restore")
-			}
-			if err != nil {
-				return err
-			}
-			defer repo.Close()
-			if _, err := repo.LookupAccount(ctx, args[0]); err != nil {
-				return &exitError{code: exitUsage, err: err, hint: "'mailkeep ls' lists the accounts the archive holds"}
-			}
-			tuneGC()
-			u := newUI(g, "copied")
-			res := restore.Restore(ctx, repo, tgt, &restore.Options{Source: args[0], Include: include,
-				IncludeDeleted: includeDeleted, AsOf: when, DryRun: x.dryRun, RepairLineEndings: x.repair}, u)
-			if !x.dryRun {
-				g.recordXfer(repo, res, to, "restore", 0)
-			}
-			g.printReconciliation("restore", res)
-			return xferExit(ctx, res)
+			return done(o)
 		},
 	}
 	cmd.Flags().String("to", "", "IMAP account (in the configuration) to restore into")
@@ -129,18 +106,6 @@ only when every source message is on the target.`,
 	cmd.Flags().StringVar(&asOf, "as-of", "", "restore the state of this day (YYYY-MM-DD, its end in local time) or moment (RFC 3339)")
 	x.add(cmd)
 	return cmd
-}
-
-// tuneGC trades a little memory for much less garbage collection: a
-// restore or migration allocates every message it moves, and with Go's
-// default the collector ran after every few megabytes, taking a third of
-// the CPU. The heap is capped at 64 MiB instead (messages over 4 MiB are
-// streamed, never held). GOGC or GOMEMLIMIT in the environment win.
-func tuneGC() {
-	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetGCPercent(400)
-		debug.SetMemoryLimit(64 << 20)
-	}
 }
 
 // parseAsOf reads --as-of: a day means the state at the end of that day.
@@ -152,73 +117,6 @@ func parseAsOf(s string) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, usageErr("--as-of %q: want YYYY-MM-DD or an RFC 3339 time such as 2024-05-01T12:00:00+02:00", s)
-}
-
-// restoreTarget builds the target of a restore or migrate from its account.
-func (g *globals) restoreTarget(cfg *config.Config, name string) (*restore.Target, error) {
-	a, ok := cfg.Accounts[name]
-	if !ok {
-		return nil, usageErr("no account %q in %s (accounts: %v)", name, cfg.Path, cfg.AccountNames())
-	}
-	if a.Protocol() != "imap" {
-		return nil, usageErr("account %s is %s; mail can only be written into an IMAP account", name, a.Protocol())
-	}
-	tc, err := tlsConfig(a.IMAP)
-	if err != nil {
-		return nil, &exitError{code: exitUsage, err: fmt.Errorf("accounts.%s.imap: %w", a.Name, err)}
-	}
-	// One secret source for both kinds of connection: a password_command
-	// runs once.
-	login := &imapconn.Options{Addr: a.IMAP.Addr(), Security: a.IMAP.Security, TLSConfig: tc, Timeout: a.IMAP.Timeout,
-		Username: a.Username, Auth: a.Auth, Secret: cachedSecret(a)}
-	if g.verbose >= 2 {
-		login.Trace = &prefixWriter{w: g.stderr, prefix: "imap " + a.Name + ": "}
-	}
-	dial := func(ctx context.Context) (*imapconn.Conn, error) {
-		o := *login
-		return imapconn.Dial(ctx, &o)
-	}
-	t := &restore.Target{Name: name, Dial: dial, Login: login, Connections: a.Connections}
-	if len(a.FolderMap) > 0 {
-		t.FolderMap = a.MapFolder
-	}
-	return t, nil
-}
-
-// recordXfer stores the run for 'mailkeep status' (and a migration's
-// downloaded bytes for the source's daily budget).
-func (g *globals) recordXfer(repo *archive.Repo, res *restore.Result, account, kind string, downloaded int64) {
-	ctx := context.Background()
-	_, _, copied, adopted, _, _, _ := res.Totals()
-	run := archive.Run{Account: account, Job: g.job, Kind: kind, Started: res.Started, Finished: res.Finished,
-		OK: res.OK(), Messages: copied + adopted, Bytes: downloaded}
-	if err := res.Err(); err != nil {
-		run.Error = oneLine(err.Error())
-		run.Errors = 1
-	}
-	if repo.RecordRun(ctx, run) == nil {
-		repo.Commit(ctx)
-	}
-}
-
-func xferExit(ctx context.Context, res *restore.Result) error {
-	switch {
-	case ctx.Err() != nil:
-		return &exitError{code: exitInterrupted}
-	case res.OK():
-		return nil
-	case res.Fatal != nil:
-		var hint string
-		if strings.Contains(res.Fatal.Error(), "authentication failed") {
-			hint = "check the account's username and password source in the configuration ('mailkeep check ACCOUNT')"
-		}
-		return &exitError{code: exitFailed, err: res.Fatal, hint: hint}
-	case res.Backup != nil && res.Backup.Fatal != nil:
-		return &exitError{code: exitFailed, err: res.Backup.Fatal}
-	}
-	in, on, _, _, _, _, _ := res.Totals()
-	return &exitError{code: exitPartial, err: fmt.Errorf("%d of %d source messages are not on %s", in-on, in, res.Target),
-		hint: "the table above says which and why; a re-run tries again and copies nothing twice"}
 }
 
 // printReconciliation shows, per target folder, what the source holds,
@@ -247,7 +145,7 @@ func (g *globals) printReconciliation(verb string, res *restore.Result) {
 				out["dropped_flags"] = f.DroppedFlags
 			}
 			if f.Err != nil {
-				out["error"] = oneLine(f.Err.Error())
+				out["error"] = ops.Describe("", f.Err)
 			}
 			writeJSON(g.stdout, out)
 		}
@@ -256,7 +154,7 @@ func (g *globals) printReconciliation(verb string, res *restore.Result) {
 			"in_source": in, "on_target": on, "copied": copied, "adopted": adopted, "flags_updated": flags,
 			"skipped": skipped, "bytes": bytes, "seconds": res.Finished.Sub(res.Started).Seconds(), "dry_run": res.DryRun}
 		if err := res.Err(); err != nil {
-			out["error"] = oneLine(err.Error())
+			out["error"] = ops.Describe("", err)
 		}
 		writeJSON(g.stdout, out)
 		return

@@ -223,7 +223,7 @@ func (r *runner) printResult(res *jobResult) {
 	line := fmt.Sprintf("%-16s %-8s %-11s %s", res.Job, res.Kind, strings.ToUpper(res.Status), res.Finished.Sub(res.Started).Round(100*time.Millisecond))
 	var parts []string
 	for _, s := range res.Accounts {
-		parts = append(parts, accountLine(s))
+		parts = append(parts, s.line())
 	}
 	for _, s := range res.Skipped {
 		parts = append(parts, s.Account+": skipped: "+s.Reason)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -370,18 +371,50 @@ func TestRunSkipsWhenLocked(t *testing.T) {
 	if lineWith(out, "nightly", "FAILED", "skipped: archive", "locked") == "" {
 		t.Errorf("result line = %q", out)
 	}
-	// --lock-wait: released after a moment, the job waits and runs.
+	// --lock-wait: released once the job says it waits, the job runs.
+	defer func(p time.Duration) { lockPoll = p }(lockPoll)
+	lockPoll = 10 * time.Millisecond
+	waiting := make(chan struct{})
+	logs := &notifyWriter{want: "archive locked by another process; waiting for it", seen: waiting}
 	go func() {
-		time.Sleep(300 * time.Millisecond)
+		<-waiting
 		holder.Close()
 	}()
-	code, out, errs = e.cli("run", "--lock-wait", "20s", "nightly")
+	var stdout bytes.Buffer
+	code = run([]string{"--config", e.config, "run", "--lock-wait", "20s", "nightly"}, &stdout, logs)
+	out, errs = stdout.String(), logs.String()
 	if code != exitOK {
 		t.Fatalf("run --lock-wait = %d\n%s%s", code, out, errs)
 	}
 	if lineWith(errs, "archive locked by another process; waiting for it", "up_to=20s") == "" {
 		t.Errorf("the wait is not logged:\n%s", errs)
 	}
+}
+
+// notifyWriter closes seen when want is first written to it.
+type notifyWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	seen chan struct{}
+	done bool
+}
+
+func (w *notifyWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if !w.done && strings.Contains(w.buf.String(), w.want) {
+		w.done = true
+		close(w.seen)
+	}
+	return len(p), nil
+}
+
+func (w *notifyWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 func TestRunDailyBudget(t *testing.T) {
@@ -442,7 +475,7 @@ func TestRunBacksOffFailingAccounts(t *testing.T) {
 	r.setConfig(cfg)
 
 	res := r.runJob(ctx, cfg, cfg.Jobs["hourly"], true)
-	if res.Code != exitOK || len(res.Accounts) != 1 || res.Accounts[0]["account"] != "alice" {
+	if res.Code != exitOK || len(res.Accounts) != 1 || res.Accounts[0].Account != "alice" {
 		t.Fatalf("scheduled run: code %d, ran %v; want alice only\n%s", res.Code, res.Accounts, logs.String())
 	}
 	want := "failed 3 runs in a row; backing off until 2026-05-10T14:30:02Z"
@@ -509,5 +542,30 @@ func TestJobArgs(t *testing.T) {
 				t.Errorf("jobArgs(%s): %s does not take these flags: %v", name, c.Name(), err)
 			}
 		}
+	}
+}
+
+// A job's line names its accounts and counts, for every kind: the runner
+// reads the operation's typed outcome, not its printed text.
+func TestRunJobLinesNameAccountsAndCounts(t *testing.T) {
+	e := newRJEnv(t, []string{"alice", "carol"}, 5, "jobs:\n  move: {migrate: {from: alice, to: carol}}\n  nightly: {backup: [alice]}\n")
+	code, out, errs := e.cli("run", "move")
+	if code != exitOK {
+		t.Fatalf("run move = %d\n%s%s", code, out, errs)
+	}
+	if l := lineWith(out, "move", "migrate", "OK", "alice -> carol: ok (copied 5, adopted 0, "); l == "" {
+		t.Errorf("migrate job line = %q, want the accounts and the counts", out)
+	}
+	if l := lineWith(errs, "account summary", "account=alice", "target=carol", "copied=5", "adopted=0"); l == "" {
+		t.Errorf("no account summary log for the migration:\n%s", errs)
+	}
+	// Again: nothing new, all adopted from the ledger or known.
+	code, out, errs = e.cli("run", "move")
+	if code != exitOK || lineWith(out, "move", "migrate", "OK", "alice -> carol: ok (copied 0, ") == "" {
+		t.Errorf("second run move = %d: %q\n%s", code, out, errs)
+	}
+	code, out, errs = e.cli("run", "nightly")
+	if code != exitOK || lineWith(out, "nightly", "backup", "OK", "alice: ok (new 0") == "" {
+		t.Errorf("backup job line = %d %q\n%s", code, out, errs)
 	}
 }

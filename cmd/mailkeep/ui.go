@@ -11,8 +11,29 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
+	"github.com/mailkeep/mailkeep/internal/config"
 	"github.com/mailkeep/mailkeep/internal/progress"
 )
+
+// Output prefixes (age's tui.go): this file alone writes them. An error is
+// one line "mailkeep: error: PLACE: WHAT" naming the place once, and
+// "mailkeep: hint: ..." may follow; warnings are "mailkeep: warning: ...".
+
+// errorf prints one error line on standard error.
+func (g *globals) errorf(format string, args ...any) {
+	fmt.Fprintf(g.stderr, "mailkeep: error: %s\n", oneLine(fmt.Sprintf(format, args...)))
+}
+
+// warningf prints one warning line on standard error.
+func (g *globals) warningf(format string, args ...any) {
+	fmt.Fprintf(g.stderr, "mailkeep: warning: %s\n", oneLine(fmt.Sprintf(format, args...)))
+}
+
+// hintf prints one hint line on standard error.
+func (g *globals) hintf(format string, args ...any) {
+	fmt.Fprintf(g.stderr, "mailkeep: hint: %s\n", oneLine(fmt.Sprintf(format, args...)))
+}
 
 // ui turns progress events into what a person or a script sees: a
 // progress bar on a terminal, one line per folder otherwise, JSON lines
@@ -87,24 +108,14 @@ func (u *ui) Report(e progress.Event) {
 			u.line("%s: %s %d messages, %s", key, u.verb, t.items, humanBytes(t.bytes))
 		}
 	case progress.Failed:
-		where := e.Account
-		if e.Folder != "" {
-			where += "/" + e.Folder
-		}
-		if e.UID != 0 {
-			where += fmt.Sprintf(" uid %d", e.UID)
-		}
-		if e.UIDL != "" {
-			where += " uidl " + e.UIDL
-		}
-		u.line("mailkeep: error: %s: %s", where, oneLine(fmt.Sprint(e.Err)))
+		u.clear(func() { u.g.errorf("%s", ops.Describe(joinWhere(e), e.Err)) })
 	case progress.Warning:
 		if !u.g.quiet {
-			u.line("mailkeep: warning: %s: %s", joinWhere(e), e.Text)
+			u.clear(func() { u.g.warningf("%s: %s", joinWhere(e), e.Text) })
 		}
 	case progress.Retry:
 		if !u.g.quiet {
-			u.line("mailkeep: %s: %s: %v", e.Account, e.Text, oneLine(fmt.Sprint(e.Err)))
+			u.line("mailkeep: %s", ops.Describe(e.Account, fmt.Errorf("%s: %w", e.Text, e.Err)))
 		}
 	case progress.Info:
 		if u.g.verbose > 0 {
@@ -113,19 +124,7 @@ func (u *ui) Report(e progress.Event) {
 	}
 }
 
-func joinWhere(e progress.Event) string {
-	s := e.Account
-	if e.Folder != "" {
-		s += "/" + e.Folder
-	}
-	if e.UID != 0 {
-		s += fmt.Sprintf(" uid %d", e.UID)
-	}
-	if e.UIDL != "" {
-		s += " uidl " + e.UIDL
-	}
-	return s
-}
+func joinWhere(e progress.Event) string { return ops.Where(e.Account, e.Folder, e.UID, e.UIDL) }
 
 func (u *ui) newBar(desc string, total int64) {
 	if u.bar != nil {
@@ -146,10 +145,15 @@ func (u *ui) newBar(desc string, total int64) {
 
 // line prints one line on standard error, clearing a bar first.
 func (u *ui) line(format string, args ...any) {
+	u.clear(func() { fmt.Fprintf(u.g.stderr, format+"\n", args...) })
+}
+
+// clear runs print with the bar out of the way.
+func (u *ui) clear(print func()) {
 	if u.bar != nil {
 		u.bar.Clear()
 	}
-	fmt.Fprintf(u.g.stderr, format+"\n", args...)
+	print()
 	if u.bar != nil {
 		u.bar.RenderBlank()
 	}
@@ -180,7 +184,7 @@ func (u *ui) jsonEvent(e progress.Event) {
 		out["text"] = e.Text
 	}
 	if e.Err != nil {
-		out["error"] = oneLine(e.Err.Error())
+		out["error"] = ops.Describe("", e.Err)
 	}
 	writeJSON(u.g.stdout, out)
 }
@@ -218,16 +222,12 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// prefixWriter prefixes each write (protocol traces) with a label.
-type prefixWriter struct {
-	mu     sync.Mutex
-	w      io.Writer
-	prefix string
-}
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "%s%s", p.prefix, b)
-	return len(b), nil
+// env is what the operations need from this process: the config, where
+// progress goes, protocol traces with -vv, the job's name.
+func (g *globals) env(cfg *config.Config, rep progress.Reporter) *ops.Env {
+	env := &ops.Env{Config: cfg, Reporter: rep, Job: g.job}
+	if g.verbose >= 2 {
+		env.Trace = g.stderr
+	}
+	return env
 }

@@ -5,6 +5,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mailkeep/mailkeep/archive"
+	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
 )
 
 func init() { subcommands = append(subcommands, newVerifyCmd) }
@@ -25,66 +28,57 @@ damaged.`,
 			if err != nil {
 				return err
 			}
-			repo, err := openArchiveRO(cmd.Context(), dir)
-			if err != nil {
-				return err
-			}
-			defer repo.Close()
 			acct := ""
 			if len(args) == 1 {
 				acct = args[0]
-				if _, err := repo.LookupAccount(cmd.Context(), acct); err != nil {
-					return &exitError{code: exitFailed, err: err}
-				}
 			}
-			start := time.Now()
 			u := newUI(g, "verified")
 			var last time.Time
-			res, err := repo.Verify(cmd.Context(), acct, func(done, total, bytes int64) {
-				if u.tty && time.Since(last) > 200*time.Millisecond {
-					last = time.Now()
-					fmt.Fprintf(g.stderr, "\rverify: %d/%d messages, %s", done, total, humanBytes(bytes))
-				}
-			})
+			o := ops.Verify(cmd.Context(), g.env(nil, u), ops.VerifyOptions{Archive: dir, Account: acct,
+				Progress: func(done, total, bytes int64) {
+					if u.tty && time.Since(last) > 200*time.Millisecond {
+						last = time.Now()
+						fmt.Fprintf(g.stderr, "\rverify: %d/%d messages, %s", done, total, humanBytes(bytes))
+					}
+				}})
 			if u.tty {
 				fmt.Fprint(g.stderr, "\r\033[K")
 			}
-			if err != nil {
-				return &exitError{code: exitFailed, err: err}
+			if res := o.Verify; res != nil {
+				g.printVerify(res, o.Finished.Sub(o.Started))
 			}
-			for _, p := range res.Packs {
-				if g.json {
-					writeJSON(g.stdout, map[string]any{"event": "damaged-file", "error": p})
-				} else {
-					fmt.Fprintf(g.stderr, "mailkeep: error: data file: %s\n", p)
-				}
-			}
-			for _, d := range res.Damaged {
-				if g.json {
-					writeJSON(g.stdout, map[string]any{"event": "damaged", "file": d.Pack, "offset": d.Offset,
-						"sha256": d.Hash.String(), "error": d.Err.Error(), "places": d.Places})
-					continue
-				}
-				fmt.Fprintf(g.stderr, "mailkeep: error: damaged: %s offset %d: %v; held by %v\n", d.Pack, d.Offset, d.Err, d.Places)
-			}
-			if g.json {
-				writeJSON(g.stdout, map[string]any{"event": "summary", "checked": res.Checked, "bytes": res.Bytes,
-					"damaged": len(res.Damaged), "damaged_files": len(res.Packs), "ok": res.OK(), "seconds": time.Since(start).Seconds()})
-			} else {
-				fmt.Fprintf(g.stdout, "verified %d messages, %s in %.1fs: ", res.Checked, humanBytes(res.Bytes), time.Since(start).Seconds())
-				if res.OK() {
-					fmt.Fprintln(g.stdout, "all intact")
-				} else {
-					fmt.Fprintf(g.stdout, "%d damaged messages, %d damaged data files\n", len(res.Damaged), len(res.Packs))
-				}
-			}
-			if !res.OK() {
-				return &exitError{code: exitFailed, err: fmt.Errorf("archive %s is damaged: %d messages, %d data files", dir, len(res.Damaged), len(res.Packs)),
-					hint: "copy the named data files back from another copy of the archive, or keep this archive and start a new one for new backups"}
-			}
-			return nil
+			return done(o)
 		},
 	}
 	cmd.Flags().StringVar(&archiveDir, "archive", "", "archive directory (default: archive: from the config)")
 	return cmd
+}
+
+func (g *globals) printVerify(res *archive.VerifyResult, took time.Duration) {
+	for _, p := range res.Packs {
+		if g.json {
+			writeJSON(g.stdout, map[string]any{"event": "damaged-file", "error": p})
+		} else {
+			g.errorf("data file: %s", p)
+		}
+	}
+	for _, d := range res.Damaged {
+		if g.json {
+			writeJSON(g.stdout, map[string]any{"event": "damaged", "file": d.Pack, "offset": d.Offset,
+				"sha256": d.Hash.String(), "error": d.Err.Error(), "places": d.Places})
+			continue
+		}
+		g.errorf("damaged: %s offset %d: %v; held by %v", d.Pack, d.Offset, d.Err, d.Places)
+	}
+	if g.json {
+		writeJSON(g.stdout, map[string]any{"event": "summary", "checked": res.Checked, "bytes": res.Bytes,
+			"damaged": len(res.Damaged), "damaged_files": len(res.Packs), "ok": res.OK(), "seconds": took.Seconds()})
+		return
+	}
+	fmt.Fprintf(g.stdout, "verified %d messages, %s in %.1fs: ", res.Checked, humanBytes(res.Bytes), took.Seconds())
+	if res.OK() {
+		fmt.Fprintln(g.stdout, "all intact")
+	} else {
+		fmt.Fprintf(g.stdout, "%d damaged messages, %d damaged data files\n", len(res.Damaged), len(res.Packs))
+	}
 }

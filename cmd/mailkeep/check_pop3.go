@@ -9,39 +9,8 @@ import (
 	"github.com/mailkeep/mailkeep/internal/pop3"
 )
 
-// pop3Dialer builds the connection factory of a POP3 account: connected,
-// secured and logged in.
-func (g *globals) pop3Dialer(a *config.Account) (func(context.Context) (*pop3.Client, error), error) {
-	tc, err := tlsConfig(a.POP3)
-	if err != nil {
-		return nil, fmt.Errorf("accounts.%s.pop3: %w", a.Name, err)
-	}
-	secret := cachedSecret(a)
-	opts := pop3.Options{Security: a.POP3.Security, TLSConfig: tc, Timeout: a.POP3.Timeout}
-	if g.verbose >= 2 {
-		opts.Trace = &prefixWriter{w: g.stderr, prefix: "pop3 " + a.Name + ": "}
-	}
-	return func(ctx context.Context) (*pop3.Client, error) {
-		o := opts
-		c, err := pop3.Dial(ctx, a.POP3.Addr(), &o)
-		if err != nil {
-			return nil, err
-		}
-		s, err := secret(ctx)
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		if err := c.Auth(ctx, a.Username, s, a.Auth); err != nil {
-			c.Close()
-			return nil, err
-		}
-		return c, nil
-	}, nil
-}
-
 func (g *globals) checkPOP3(ctx context.Context, a *config.Account, r *checkReport) error {
-	dial, err := g.pop3Dialer(a)
+	dial, err := g.env(nil, nil).POP3Dialer(a)
 	if err != nil {
 		return err
 	}
