@@ -34,6 +34,8 @@ type Config struct {
 	Compression string // zstd effort for new messages (key compression): fast, default ("" = default) or better
 	Accounts    map[string]*Account
 	Jobs        map[string]*Job
+	Offsite     *Offsite    // key offsite: where push and pull keep a copy; nil = none (offsite.go)
+	Encryption  *Encryption // key encryption: age keys for new data; nil = stored unencrypted (offsite.go)
 }
 
 // AccountNames returns the names of all accounts, sorted.
@@ -127,6 +129,7 @@ type Job struct {
 	TimeZone  string        // key timezone: IANA name for Schedule and dates; "" = local time
 	Jitter    time.Duration // key jitter: random delay up to this much before each scheduled run
 	OnFailure string        // key on_failure: shell command run (sh -c) when the job fails
+	Push      bool          // key push: run 'mailkeep push' after the job (needs offsite)
 
 	Backup  []string    // key backup: account names
 	Migrate *MigrateJob // key migrate

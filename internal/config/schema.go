@@ -13,6 +13,8 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 		"archive":     func(v *yaml.Node, p string) { c.Archive = d.str(v, p, false) },
 		"concurrency": func(v *yaml.Node, p string) { c.Concurrency = d.integer(v, p) },
 		"compression": func(v *yaml.Node, p string) { c.Compression = d.str(v, p, false) },
+		"offsite":     func(v *yaml.Node, p string) { c.Offsite = d.offsite(v, p) },
+		"encryption":  func(v *yaml.Node, p string) { c.Encryption = d.encryption(v, p) },
 		"accounts": func(v *yaml.Node, p string) {
 			d.named(v, p, func(name string, line int, v *yaml.Node, p string) {
 				a := &Account{Name: name, Line: line}
@@ -107,6 +109,7 @@ func (d *decoder) job(n *yaml.Node, path string, j *Job) {
 		"timezone":   func(v *yaml.Node, p string) { j.TimeZone = d.str(v, p, false) },
 		"jitter":     func(v *yaml.Node, p string) { j.Jitter = d.duration(v, p) },
 		"on_failure": func(v *yaml.Node, p string) { j.OnFailure = d.str(v, p, false) },
+		"push":       func(v *yaml.Node, p string) { j.Push = d.boolean(v, p) },
 		"backup": func(v *yaml.Node, p string) {
 			if j.Backup = d.strings(v, p); j.Backup == nil {
 				j.Backup = []string{} // a wrong type still counts as a backup job

@@ -56,6 +56,7 @@ func validate(d *decoder, c *Config) {
 	for _, name := range c.JobNames() {
 		d.jobRules(c, c.Jobs[name], "jobs."+name, dir)
 	}
+	d.offsiteRules(c, dir)
 }
 
 func (d *decoder) accountRules(a *Account, p, dir string) {

@@ -1,0 +1,77 @@
+package offsite
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestPushPullRoundTrip(t *testing.T) {
+	s := startS3(t)
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "src")
+	addMessages(t, src, 0, 300)
+
+	first, err := Push(ctx, src, s.store, &PushOptions{PieceSize: 64 << 10})
+	if err != nil {
+		t.Fatalf("first Push() = %v", err)
+	}
+	if first.Seq != 1 || first.PackBytes == 0 {
+		t.Fatalf("first Push() = %+v, want seq 1 with pack bytes", first)
+	}
+	addMessages(t, src, 300, 305)
+	second, err := Push(ctx, src, s.store, &PushOptions{PieceSize: 64 << 10})
+	if err != nil {
+		t.Fatalf("second Push() = %v", err)
+	}
+	t.Logf("first push %d bytes (%d pack, %d index), second %d bytes (%d pack, %d index)",
+		first.Bytes, first.PackBytes, first.IndexBytes, second.Bytes, second.PackBytes, second.IndexBytes)
+	if second.Seq != 2 || second.Bytes*5 >= first.Bytes {
+		t.Fatalf("second push after 5 messages sent %d bytes, first %d: want under 20%%", second.Bytes, first.Bytes)
+	}
+
+	vr, err := VerifyRemote(ctx, s.store, false)
+	if err != nil || !vr.OK() || vr.Seq != 2 {
+		t.Fatalf("VerifyRemote() = %+v, %v", vr, err)
+	}
+	vr, err = VerifyRemote(ctx, s.store, true)
+	if err != nil || !vr.OK() {
+		t.Fatalf("VerifyRemote(deep) = %+v, %v", vr, err)
+	}
+
+	full := filepath.Join(t.TempDir(), "full")
+	if _, err := Pull(ctx, s.store, full, nil); err != nil {
+		t.Fatalf("Pull() = %v", err)
+	}
+	checkMessages(t, full, 305)
+
+	// A fresh worker: the index only, a backup of new mail, a push.
+	worker := filepath.Join(t.TempDir(), "worker")
+	if _, err := Pull(ctx, s.store, worker, &PullOptions{IndexOnly: true}); err != nil {
+		t.Fatalf("Pull(index only) = %v", err)
+	}
+	addMessages(t, worker, 0, 320) // 305 known by the index (deduplicated), 15 new
+	third, err := Push(ctx, worker, s.store, &PushOptions{PieceSize: 64 << 10})
+	if err != nil {
+		t.Fatalf("Push(from index-only worker) = %v", err)
+	}
+	if third.PackBytes == 0 || third.PackBytes > second.PackBytes*4 {
+		t.Fatalf("index-only worker pushed %d pack bytes for 15 new messages", third.PackBytes)
+	}
+	again := filepath.Join(t.TempDir(), "again")
+	if _, err := Pull(ctx, s.store, again, nil); err != nil {
+		t.Fatalf("Pull() after the worker's push = %v", err)
+	}
+	checkMessages(t, again, 320)
+
+	// The source archive is now behind: it must not overwrite the worker's copy.
+	addMessages(t, src, 305, 306)
+	if _, err := Push(ctx, src, s.store, nil); err == nil || !strings.Contains(err.Error(), "newer than this archive") {
+		t.Fatalf("Push() from an archive behind the remote = %v, want a refusal", err)
+	}
+	// Pull refuses a non-empty directory.
+	if _, err := Pull(ctx, s.store, src, nil); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Fatalf("Pull() into an archive = %v, want 'not empty'", err)
+	}
+}
