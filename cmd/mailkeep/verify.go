@@ -14,6 +14,7 @@ func init() { subcommands = append(subcommands, newVerifyCmd) }
 
 func newVerifyCmd(g *globals) *cobra.Command {
 	var archiveDir string
+	var remote, deep bool
 	cmd := &cobra.Command{
 		Use:   "verify [ACCOUNT]",
 		Short: "Re-read every archived message and check its hash",
@@ -24,6 +25,9 @@ account, folder and UID that held the message. Exit code 1 if anything is
 damaged.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if remote {
+				return g.verifyOffsite(cmd.Context(), deep) // verify_offsite.go
+			}
 			dir, err := g.xferArchiveDir(archiveDir)
 			if err != nil {
 				return err
@@ -51,6 +55,8 @@ damaged.`,
 		},
 	}
 	cmd.Flags().StringVar(&archiveDir, "archive", "", "archive directory (default: archive: from the config)")
+	cmd.Flags().BoolVar(&remote, "offsite", false, "check the off-site copy instead: every object its manifest names, size and checksum")
+	cmd.Flags().BoolVar(&deep, "deep", false, "with --offsite: download every object and check its SHA-256")
 	return cmd
 }
 

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailkeep/mailkeep/internal/imapsrv"
+	"github.com/mailkeep/mailkeep/internal/s3test"
+	"github.com/mailkeep/mailkeep/internal/sample"
+)
+
+// offsiteSubject is in every message of the off-site tests: with
+// encryption on, no pack and no pushed object may contain it.
+const offsiteSubject = "Offsite marker: the Zanzibar ledger"
+
+type offsiteEnv struct {
+	t       *testing.T
+	dir     string
+	cfg     string
+	s3      *s3test.Server
+	imap    *imapsrv.Server
+	raws    map[[32]byte]bool // every message on the server
+	nextMsg int
+}
+
+func newOffsiteEnv(t *testing.T, encryption string) *offsiteEnv {
+	s3 := s3test.Start(t)
+	s3.CreateBucket(t, "backups")
+	t.Setenv("MK_S3_KEY", s3.AccessKey)
+	t.Setenv("MK_S3_SECRET", s3.SecretKey)
+	srv := imapsrv.New(nil)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	srv.AddUser("alice", "pw-alice")
+	e := &offsiteEnv{t: t, dir: t.TempDir(), s3: s3, imap: srv, raws: map[[32]byte]bool{}}
+	e.addMail(120)
+	e.cfg = filepath.Join(e.dir, "mailkeep.yaml")
+	cfg := fmt.Sprintf(`archive: %s
+accounts:
+  alice: {imap: {host: 127.0.0.1, port: %s, security: none}, username: alice, password_env: MK_ALICE_PW}
+offsite:
+  s3: {endpoint: "http://%s", bucket: backups, prefix: team/shard-0, path_style: true, access_key_env: MK_S3_KEY, secret_key_env: MK_S3_SECRET}
+%s`, filepath.Join(e.dir, "archive"), portOf(srv.Addr()), s3.Endpoint, encryption)
+	if err := os.WriteFile(e.cfg, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MK_ALICE_PW", "pw-alice")
+	return e
+}
+
+// addMail puts n new messages on the server, each with offsiteSubject.
+func (e *offsiteEnv) addMail(n int) {
+	for _, m := range sample.Generate(n, uint64(1000+e.nextMsg)) {
+		raw := bytes.Replace(m.Raw, []byte("Subject: "), []byte(fmt.Sprintf("Subject: %s %d ", offsiteSubject, e.nextMsg)), 1)
+		if !bytes.Contains(raw, []byte(offsiteSubject)) {
+			raw = append([]byte(fmt.Sprintf("Subject: %s %d\r\n", offsiteSubject, e.nextMsg)), raw...)
+		}
+		e.nextMsg++
+		e.imap.AddMessage("alice", "INBOX", raw, nil, m.Date)
+		e.raws[sha256.Sum256(raw)] = true
+	}
+}
+
+// mk runs mailkeep with the env's config; it fails the test unless the
+// exit code is code.
+func (e *offsiteEnv) mk(code int, args ...string) (string, string) {
+	e.t.Helper()
+	var out, errb bytes.Buffer
+	got := run(append([]string{"--config", e.cfg}, args...), &out, &errb)
+	if got != code {
+		e.t.Fatalf("mailkeep %s = exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), got, code, out.String(), errb.String())
+	}
+	for _, s := range []string{out.String(), errb.String()} {
+		if strings.Contains(s, e.s3.SecretKey) || strings.Contains(s, "pw-alice") {
+			e.t.Fatalf("mailkeep %s printed a secret: %s", strings.Join(args, " "), s)
+		}
+	}
+	return out.String(), errb.String()
+}
+
+
+// push runs mailkeep --json push and returns the bytes it sent.
+func (e *offsiteEnv) push() int64 {
+	e.t.Helper()
+	out, _ := e.mk(exitOK, "--json", "push")
+	m := regexp.MustCompile(`"bytes":(\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		e.t.Fatalf("push printed no byte count: %s", out)
+	}
+	n, _ := strconv.ParseInt(m[1], 10, 64)
+	return n
+}
+
+// exportMatches exports the archive in dir as .eml and checks that the
+// files are exactly the messages on the server.
+func (e *offsiteEnv) exportMatches(dir string) {
+	e.t.Helper()
+	out := filepath.Join(e.t.TempDir(), "eml")
+	e.mk(exitOK, "export", "alice", "--format", "eml", "--out", out, "--archive", dir)
+	got := map[[32]byte]bool{}
+	filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".eml") {
+			b, _ := os.ReadFile(p)
+			got[sha256.Sum256(b)] = true
+		}
+		return nil
+	})
+	if len(got) != len(e.raws) {
+		e.t.Fatalf("export of %s has %d distinct messages, the server %d", dir, len(got), len(e.raws))
+	}
+	for h := range e.raws {
+		if !got[h] {
+			e.t.Fatalf("export of %s lacks a message of the server (sha256 %x)", dir, h)
+		}
+	}
+}
+
+func TestOffsitePushPullCLI(t *testing.T) {
+	e := newOffsiteEnv(t, "")
+	e.mk(exitOK, "backup")
+	start := time.Now()
+	first := e.push()
+	t.Logf("first push: %d bytes in %v", first, time.Since(start))
+	e.addMail(5)
+	e.mk(exitOK, "backup")
+	second := e.push()
+	t.Logf("second push after 5 new messages: %d bytes (%.1f%% of the first)", second, 100*float64(second)/float64(first))
+	if second*5 >= first {
+		t.Fatalf("second push sent %d bytes, first %d: want under 20%%", second, first)
+	}
+	out, _ := e.mk(exitOK, "verify", "--offsite")
+	if !strings.Contains(out, "all present and intact") {
+		t.Fatalf("verify --offsite: %s", out)
+	}
+	pulled := filepath.Join(e.dir, "pulled")
+	out, _ = e.mk(exitOK, "pull", "--into", pulled)
+	if !strings.Contains(out, "pulled manifest 2") {
+		t.Fatalf("pull: %s", out)
+	}
+	out, _ = e.mk(exitOK, "verify", "--archive", pulled)
+	if !strings.Contains(out, "all intact") {
+		t.Fatalf("verify of the pulled archive: %s", out)
+	}
+	e.exportMatches(pulled)
+
+	// Faults as a user sees them: one line each.
+	_, stderr := e.mk(exitFailed, "pull", "--into", pulled)
+	wantOneLine(t, stderr, "is not empty")
+	t.Setenv("MK_S3_SECRET", "wrong-secret-000000000000")
+	_, stderr = e.mk(exitFailed, "push")
+	wantOneLine(t, stderr, "access denied")
+	t.Setenv("MK_S3_SECRET", e.s3.SecretKey)
+	e.s3.Stop()
+	_, stderr = e.mk(exitFailed, "push")
+	wantOneLine(t, stderr, "cannot reach the server")
+	e.s3.Restart(t)
+	e.mk(exitOK, "push")
+	_, stderr = e.mk(exitUsage, "pull")
+	wantOneLine(t, stderr, "--into")
+}
+
+// wantOneLine checks that stderr is one error line (and maybe a hint)
+// containing want.
+func wantOneLine(t *testing.T, stderr, want string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if !strings.HasPrefix(lines[0], "mailkeep: error: ") || !strings.Contains(lines[0], want) ||
+		len(lines) > 2 || (len(lines) == 2 && !strings.HasPrefix(lines[1], "mailkeep: hint: ")) {
+		t.Fatalf("stderr = %q, want one error line containing %q", stderr, want)
+	}
+}
