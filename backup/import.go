@@ -169,7 +169,7 @@ func (im *importer) target(b mailfmt.Mailbox, n int) string {
 
 // problem records a failure (or, for what loses no mail, a warning).
 func (im *importer) problem(folder string, err error) {
-	if errors.Is(err, mailfmt.ErrStray) || errors.Is(err, mailfmt.ErrBadName) {
+	if errors.Is(err, mailfmt.ErrStray) || errors.Is(err, mailfmt.ErrBadName) || errors.Is(err, mailfmt.ErrLink) {
 		im.res.Warnings++
 		progress.Send(im.rep, progress.Event{Kind: progress.Warning, Account: im.o.Account, Folder: folder, Text: err.Error()})
 		return

@@ -56,9 +56,21 @@ func ParseFormat(s string) (Format, error) {
 
 // Discover finds the mailboxes under root (a file or a directory) of the
 // given format ("" = any). Problems with parts of the tree (unreadable
-// directories, names that are not UTF-8) are returned beside the
-// mailboxes found; err is set only when root itself is unusable.
+// directories, names that are not UTF-8, symbolic links) are returned
+// beside the mailboxes found; err is set only when root itself is
+// unusable.
+//
+// Symbolic links: root itself may be one, and is resolved once. Inside
+// it no link is ever followed (a link to /etc/shadow named x.eml, a
+// Maildir whose cur/ points at /etc): each is skipped with a problem
+// wrapping ErrLink that names it. Nothing is read twice and no loop can
+// form, since the walk never leaves the tree.
 func Discover(root string, format Format) (boxes []Mailbox, problems []error, err error) {
+	resolved, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	root = resolved
 	st, err := os.Stat(root)
 	if err != nil {
 		return nil, nil, err
@@ -85,12 +97,27 @@ func Discover(root string, format Format) (boxes []Mailbox, problems []error, er
 		}
 		rel, _ := filepath.Rel(root, path)
 		rel = filepath.ToSlash(rel)
+		if e.Type()&fs.ModeSymlink != 0 {
+			if !d.linked[path] {
+				d.problems = append(d.problems, linkProblem(path, ""))
+			}
+			return nil
+		}
 		if e.IsDir() {
 			if rel != "." && isMaildirSub(path) {
 				return fs.SkipDir // cur, new, tmp of a Maildir
 			}
-			if isMaildir(path) && (format == "" || format == Maildir) {
-				d.add(Mailbox{Path: path, Format: Maildir, KeyPrefix: "maildir:" + keyRel(rel)}, d.maildirName(rel, path))
+			if format == "" || format == Maildir {
+				switch link := maildirLink(path); {
+				case link != "":
+					d.problems = append(d.problems, linkProblem(link, "; the Maildir "+path+" is skipped"))
+					if d.linked == nil {
+						d.linked = map[string]bool{}
+					}
+					d.linked[link] = true
+				case isMaildir(path):
+					d.add(Mailbox{Path: path, Format: Maildir, KeyPrefix: "maildir:" + keyRel(rel)}, d.maildirName(rel, path))
+				}
 			}
 			return nil
 		}
@@ -113,6 +140,17 @@ type discovery struct {
 	problems []error
 	emlDirs  map[string]bool
 	names    map[string]string // NamesFile of an export: shortened component -> full
+	linked   map[string]bool   // links reported already
+}
+
+// linkProblem names a symbolic link that is not followed, and where it
+// points.
+func linkProblem(path, more string) error {
+	to, err := os.Readlink(path)
+	if err != nil {
+		to = "?"
+	}
+	return &Problem{Path: path, Err: fmt.Errorf("%w (it points to %s)%s", ErrLink, to, more)}
 }
 
 // full gives a component shortened by an export back its full form.
@@ -239,7 +277,7 @@ func isBookkeeping(name string) bool {
 // sniffMbox reports whether a file is empty or starts with "From "
 // (after empty lines).
 func sniffMbox(path string) (bool, error) {
-	f, err := os.Open(path)
+	f, err := openNoFollow(path)
 	if err != nil {
 		return false, err
 	}
@@ -254,21 +292,34 @@ func sniffMbox(path string) (bool, error) {
 }
 
 // isMaildir: a directory with cur/ and new/ (tmp/ is not required:
-// some copies leave it out).
+// some copies leave it out), both real directories.
 func isMaildir(dir string) bool {
 	return isDir(filepath.Join(dir, "cur")) && isDir(filepath.Join(dir, "new"))
+}
+
+// maildirLink returns dir's cur or new if it is a symbolic link: the
+// Maildir is then not read at all.
+func maildirLink(dir string) string {
+	for _, sub := range []string{"cur", "new"} {
+		p := filepath.Join(dir, sub)
+		if st, err := os.Lstat(p); err == nil && st.Mode()&fs.ModeSymlink != 0 {
+			return p
+		}
+	}
+	return ""
 }
 
 func isMaildirSub(dir string) bool {
 	switch filepath.Base(dir) {
 	case "cur", "new", "tmp":
-		return isMaildir(filepath.Dir(dir))
+		parent := filepath.Dir(dir)
+		return isMaildir(parent) || maildirLink(parent) != ""
 	}
 	return false
 }
 
 func isDir(p string) bool {
-	st, err := os.Stat(p)
+	st, err := os.Lstat(p)
 	return err == nil && st.IsDir()
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -109,12 +110,11 @@ func (w *EMLWriter) Abort() {}
 // subdirectories: each is a folder of its own), sorted by name. The date
 // is the file's mtime; keys are KeyPrefix + "/" + the file name.
 type EMLReader struct {
-	dir     string
-	prefix  string
-	names   []string
-	i       int
-	open    *os.File
-	problem error
+	dir    string
+	prefix string
+	names  []string
+	i      int
+	open   *os.File
 }
 
 // OpenEMLDir lists the .eml files of dir.
@@ -131,6 +131,9 @@ func OpenEMLDir(dir, keyPrefix string) (*EMLReader, error) {
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), ".") || !strings.EqualFold(filepath.Ext(e.Name()), ".eml") || e.IsDir() {
 			continue
+		}
+		if e.Type()&fs.ModeSymlink != 0 {
+			continue // never followed; Discover names it in a warning
 		}
 		r.names = append(r.names, e.Name())
 	}
@@ -155,7 +158,10 @@ func (r *EMLReader) Next() (*Message, error) {
 	path := filepath.Join(r.dir, name)
 	safe, _ := SafeName(name)
 	m := &Message{Path: path, Key: r.prefix + "/" + safe}
-	f, err := os.Open(path)
+	f, err := openNoFollow(path)
+	if errors.Is(err, ErrLink) {
+		return nil, linkProblem(path, "")
+	}
 	if err != nil {
 		return nil, &Problem{Path: path, Key: m.Key, Err: err}
 	}

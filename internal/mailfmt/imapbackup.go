@@ -55,7 +55,7 @@ type ibMeta struct {
 
 // OpenIMAPBackup opens FOLDER.mbox with its FOLDER.imap.
 func OpenIMAPBackup(mboxPath, keyPrefix string) (*IMAPBackupReader, error) {
-	f, err := os.Open(mboxPath)
+	f, err := openNoFollow(mboxPath)
 	if err != nil {
 		return nil, &Problem{Path: mboxPath, Err: err}
 	}
@@ -88,7 +88,12 @@ func OpenIMAPBackup(mboxPath, keyPrefix string) (*IMAPBackupReader, error) {
 }
 
 func readIBMeta(path string) (*ibMeta, error) {
-	b, err := os.ReadFile(path)
+	f, err := openNoFollow(path)
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(f)
+	f.Close()
 	if err != nil {
 		return nil, err
 	}

@@ -310,7 +310,7 @@ func (w *MaildirWriter) Abort() {}
 // readDovecotKeywords reads a folder's dovecot-keywords ("N NAME" lines).
 func readDovecotKeywords(dir string) ([]string, error) {
 	f, err := openNoFollow(filepath.Join(dir, "dovecot-keywords"))
-	if errors.Is(err, os.ErrNotExist) || errors.Is(err, ErrSymlink) {
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, ErrLink) {
 		// A link is not read: the file written in its place replaces it.
 		return nil, nil
 	} else if err != nil {

@@ -53,7 +53,9 @@ func OpenMaildir(dir, keyPrefix string) (*MaildirReader, error) {
 		r.problems = append(r.problems, &Problem{Path: filepath.Join(dir, "dovecot-keywords"), Err: fmt.Errorf("keywords lost: %w", err)})
 	}
 	r.keywords = kw
-	if b, err := os.ReadFile(filepath.Join(dir, ".uidvalidity")); err == nil {
+	if f, err := openNoFollow(filepath.Join(dir, ".uidvalidity")); err == nil {
+		b, _ := io.ReadAll(io.LimitReader(f, 4096))
+		f.Close()
 		first, _, _ := strings.Cut(string(b), "\n")
 		if v, err := strconv.ParseUint(strings.TrimSpace(first), 10, 32); err == nil {
 			r.uidv = uint32(v)
@@ -74,6 +76,10 @@ func OpenMaildir(dir, keyPrefix string) (*MaildirReader, error) {
 			name := e.Name()
 			path := filepath.Join(d, name)
 			if strings.HasPrefix(name, ".") {
+				continue
+			}
+			if e.Type()&fs.ModeSymlink != 0 {
+				r.problems = append(r.problems, linkProblem(path, ""))
 				continue
 			}
 			if !e.Type().IsRegular() {
@@ -138,7 +144,7 @@ func (r *MaildirReader) Next() (*Message, error) {
 	if e.uid != 0 {
 		m.UID, m.UIDValidity = e.uid, r.uidv
 	}
-	f, err := os.Open(e.path)
+	f, err := openNoFollow(e.path)
 	if err != nil {
 		return nil, &Problem{Path: e.path, Key: m.Key, Err: err}
 	}

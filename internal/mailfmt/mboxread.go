@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 )
 
 // MboxOptions choose how an mbox file is read.
@@ -56,7 +55,7 @@ type MboxReader struct {
 
 // OpenMbox opens an mbox file.
 func OpenMbox(path string, opts MboxOptions) (*MboxReader, error) {
-	f, err := os.Open(path)
+	f, err := openNoFollow(path)
 	if err != nil {
 		return nil, &Problem{Path: path, Err: err}
 	}

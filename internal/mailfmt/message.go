@@ -141,6 +141,11 @@ var ErrExists = errors.New("already exported")
 // Maildir's cur/ or new/ that is not a message file.
 var ErrStray = errors.New("stray entry")
 
+// ErrLink is wrapped by problems about symbolic links met while reading a
+// source: import never follows one (it could lead anywhere, /etc
+// included); the file or directory is skipped and named in a warning.
+var ErrLink = errors.New("symbolic link not followed; skipped")
+
 // ErrBadName is wrapped by problems about names that are not UTF-8: the
 // mail is still read, under a name with the bad bytes written %XX.
 var ErrBadName = errors.New("name is not valid UTF-8")

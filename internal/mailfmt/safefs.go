@@ -64,11 +64,12 @@ func createExcl(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 }
 
-// openNoFollow opens a file for reading unless it is a symbolic link.
+// openNoFollow opens a file for reading unless it is a symbolic link
+// (the error then wraps ErrLink).
 func openNoFollow(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil && errors.Is(err, syscall.ELOOP) {
-		return nil, fmt.Errorf("%s %w", path, ErrSymlink)
+		return nil, &os.PathError{Op: "open", Path: path, Err: ErrLink}
 	}
 	return f, err
 }
