@@ -85,8 +85,9 @@ type Account struct {
 
 	Line int // YAML line of the account's name, for messages
 
-	dir          string // the config file's directory: where commands run
-	passwordLine int    // line of an inline password, for the permission warning
+	dir              string // the config file's directory: where commands run
+	passwordLine     int    // line of an inline password, for the permission warning
+	passwordFileLine int    // line of password_file, for the permission warning
 }
 
 // Protocol returns "imap" or "pop3".
@@ -217,6 +218,7 @@ func Load(path string) (*Config, []Warning, error) {
 		if fi, err := os.Stat(path); err == nil {
 			warnings = append(warnings, permissionWarnings(c, fi.Mode())...)
 		}
+		warnings = append(warnings, passwordFileWarnings(c)...)
 	}
 	return c, warnings, nil
 }

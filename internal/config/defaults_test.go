@@ -111,7 +111,7 @@ func TestParseFullAccount(t *testing.T) {
 		Connections:    2,
 		FolderMap:      map[string]string{"Sent": "Sent Items", "Lists/*": "Archive/Lists/*"},
 		MaxBytesPerDay: 2_500_000_000, MaxBytesPerSecond: 1 << 20,
-		Line: 3, dir: "/etc/mailkeep",
+		Line: 3, dir: "/etc/mailkeep", passwordFileLine: 7,
 	}
 	if !reflect.DeepEqual(a, want) {
 		t.Errorf("Parse() account =\n%#v\nwant\n%#v\nIMAP %+v, want %+v", a, want, *a.IMAP, *want.IMAP)

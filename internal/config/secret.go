@@ -116,6 +116,28 @@ func (a *Account) runSecretCommand(ctx context.Context, source, command string) 
 	return v, nil
 }
 
+// passwordFileWarnings warns about every password_file that users other
+// than its owner can read, as Load does for an inline password in a
+// readable config. A file that does not exist (yet) is left to Secret.
+func passwordFileWarnings(c *Config) []Warning {
+	var ws []Warning
+	for _, name := range c.AccountNames() {
+		a := c.Accounts[name]
+		if a.PasswordFile == "" {
+			continue
+		}
+		fi, err := os.Stat(a.PasswordFile)
+		if err != nil || fi.Mode().Perm()&0o044 == 0 {
+			continue
+		}
+		p := Problem{File: c.Path, Line: a.passwordFileLine, Path: "accounts." + name + ".password_file",
+			Msg: fmt.Sprintf("password in a file other users can read (%s, mode %04o): chmod 600 the file, or use password_command",
+				a.PasswordFile, fi.Mode().Perm())}
+		ws = append(ws, Warning(p.Error()))
+	}
+	return ws
+}
+
 // trimNewline removes one trailing "\n" or "\r\n".
 func trimNewline(s string) string {
 	if strings.HasSuffix(s, "\r\n") {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -188,5 +189,52 @@ func TestParseErrorsNeverContainSecrets(t *testing.T) {
 				t.Errorf("case %d: Parse() error contains the password:\n%v", i, err)
 			}
 		}
+	}
+}
+
+// TestPasswordFilePermissionWarning: a password_file other users can read
+// gets the warning an inline password in a readable config gets.
+func TestPasswordFilePermissionWarning(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		mode os.FileMode
+		warn bool
+	}{
+		{"world-readable", 0o644, true},
+		{"group-readable", 0o640, true},
+		{"private", 0o600, false},
+		{"owner read-only", 0o400, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			secret := filepath.Join(dir, "pw")
+			if err := os.WriteFile(secret, []byte("hunter2\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(secret, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			cfg := filepath.Join(dir, "config.yaml")
+			src := "archive: /tmp/a\naccounts:\n  work:\n    imap: {host: h}\n    username: me\n    password_file: pw\n"
+			if err := os.WriteFile(cfg, []byte(src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, ws, err := Load(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []Warning(nil)
+			if tt.warn {
+				want = []Warning{Warning(fmt.Sprintf("%s:6: accounts.work.password_file: password in a file other users can read (%s, mode %04o): chmod 600 the file, or use password_command", cfg, secret, tt.mode))}
+			}
+			if !reflect.DeepEqual(ws, want) {
+				t.Errorf("Load() warnings = %q, want %q", ws, want)
+			}
+			for _, w := range ws {
+				if strings.Contains(string(w), "hunter2") {
+					t.Errorf("warning holds the secret: %q", w)
+				}
+			}
+		})
 	}
 }

@@ -171,6 +171,7 @@ func (d *decoder) secretRules(a *Account, p, dir string) {
 		a.passwordLine = d.line(p + ".password")
 	}
 	if a.PasswordFile != "" {
+		a.passwordFileLine = d.line(p + ".password_file")
 		a.PasswordFile = d.expandPath(p+".password_file", a.PasswordFile, dir)
 	}
 }
