@@ -23,6 +23,9 @@ func (r *runner) execute(ctx context.Context, cfg *config.Config, j *config.Job,
 		}
 	}()
 	env := &ops.Env{Config: cfg, Reporter: &logReporter{ctx: ctx, log: log}, Job: j.Name}
+	if j.Push {
+		defer func() { o = withPush(ctx, env, j, o) }() // jobpush.go
+	}
 	if r.g.verbose >= 2 {
 		env.Trace = r.g.stderr
 	}

@@ -50,6 +50,8 @@ accounts:
   alice: {imap: {host: 127.0.0.1, port: %s, security: none}, username: alice, password_env: MK_ALICE_PW}
 offsite:
   s3: {endpoint: "http://%s", bucket: backups, prefix: team/shard-0, path_style: true, access_key_env: MK_S3_KEY, secret_key_env: MK_S3_SECRET}
+jobs:
+  nightly: {backup: [alice], push: true}
 %s`, filepath.Join(e.dir, "archive"), portOf(srv.Addr()), s3.Endpoint, encryption)
 	if err := os.WriteFile(e.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -87,7 +89,6 @@ func (e *offsiteEnv) mk(code int, args ...string) (string, string) {
 	}
 	return out.String(), errb.String()
 }
-
 
 // push runs mailkeep --json push and returns the bytes it sent.
 func (e *offsiteEnv) push() int64 {
@@ -167,6 +168,26 @@ func TestOffsitePushPullCLI(t *testing.T) {
 	e.mk(exitOK, "push")
 	_, stderr = e.mk(exitUsage, "pull")
 	wantOneLine(t, stderr, "--into")
+
+	// A job with push: true pushes after its backup.
+	e.addMail(3)
+	e.mk(exitOK, "run", "nightly")
+	out, _ = e.mk(exitOK, "verify", "--offsite", "--deep")
+	if !strings.Contains(out, "manifest 4 ") || !strings.Contains(out, "all present and intact") {
+		t.Fatalf("verify --offsite after the job: %s", out)
+	}
+	// The push fails, the backup does not: partly done, one line naming the push.
+	e.s3.Stop()
+	e.addMail(1)
+	_, stderr = e.mk(exitPartial, "run", "nightly")
+	if !strings.Contains(stderr, "cannot reach the server") {
+		t.Fatalf("run nightly with the S3 server down: stderr %s", stderr)
+	}
+	e.s3.Restart(t)
+	e.mk(exitOK, "push")
+	again := filepath.Join(e.dir, "again")
+	e.mk(exitOK, "pull", "--into", again)
+	e.exportMatches(again)
 }
 
 // wantOneLine checks that stderr is one error line (and maybe a hint)

@@ -2,17 +2,16 @@ package main
 
 import (
 	"fmt"
-	"time"
 
-	"github.com/mailkeep/mailkeep/internal/offsite"
 	"github.com/spf13/cobra"
+
+	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
 )
 
 func init() { subcommands = append(subcommands, newPullCmd) }
 
 func newPullCmd(g *globals) *cobra.Command {
-	var into string
-	var indexOnly bool
+	var o ops.PullOptions
 	cmd := &cobra.Command{
 		Use:   "pull --into DIR",
 		Short: "Rebuild an archive from the off-site copy (S3)",
@@ -24,41 +23,31 @@ and push its new packs, not to read old messages. An encrypted copy needs
 encryption.identity_file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if into == "" {
+			if o.Into == "" {
 				return usageErr("pull needs --into DIR")
 			}
 			cfg, err := g.loadConfig()
 			if err != nil {
 				return err
 			}
-			st, err := offsiteStore(cfg)
-			if err != nil {
-				return err
+			out := ops.Pull(cmd.Context(), g.env(cfg, nil), o)
+			if r := out.Offsite; r != nil && r.Pull != nil && out.Err == nil {
+				secs := out.Finished.Sub(out.Started).Seconds()
+				if g.json {
+					writeJSON(g.stdout, map[string]any{"event": "pulled", "store": r.Store, "manifest": r.Pull.Seq, "into": o.Into,
+						"packs": r.Pull.Packs, "bytes": r.Pull.Bytes, "index_only": o.IndexOnly, "seconds": secs})
+				} else {
+					what := fmt.Sprintf("%d packs", r.Pull.Packs)
+					if o.IndexOnly {
+						what = "the index only"
+					}
+					fmt.Fprintf(g.stdout, "pulled manifest %d from %s into %s: %s, %s in %.1fs\n", r.Pull.Seq, r.Store, o.Into, what, humanBytes(r.Pull.Bytes), secs)
+				}
 			}
-			keys, err := offsiteKeys(cfg)
-			if err != nil {
-				return err
-			}
-			start := time.Now()
-			res, err := offsite.Pull(cmd.Context(), st, into, &offsite.PullOptions{IndexOnly: indexOnly, Keys: keys})
-			if err != nil {
-				return offsiteErr(err)
-			}
-			secs := time.Since(start).Seconds()
-			if g.json {
-				writeJSON(g.stdout, map[string]any{"event": "pulled", "store": st.String(), "manifest": res.Seq, "into": into,
-					"packs": res.Packs, "bytes": res.Bytes, "index_only": indexOnly, "seconds": secs})
-				return nil
-			}
-			what := fmt.Sprintf("%d packs", res.Packs)
-			if indexOnly {
-				what = "the index only"
-			}
-			fmt.Fprintf(g.stdout, "pulled manifest %d from %s into %s: %s, %s in %.1fs\n", res.Seq, st, into, what, humanBytes(res.Bytes), secs)
-			return nil
+			return done(out)
 		},
 	}
-	cmd.Flags().StringVar(&into, "into", "", "directory to rebuild the archive in (empty or absent)")
-	cmd.Flags().BoolVar(&indexOnly, "index-only", false, "fetch only the index: for a worker that backs up and pushes")
+	cmd.Flags().StringVar(&o.Into, "into", "", "directory to rebuild the archive in (empty or absent)")
+	cmd.Flags().BoolVar(&o.IndexOnly, "index-only", false, "fetch only the index: for a worker that backs up and pushes")
 	return cmd
 }

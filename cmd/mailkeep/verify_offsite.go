@@ -3,9 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
 
-	"github.com/mailkeep/mailkeep/internal/offsite"
+	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
 )
 
 // verifyOffsite is 'verify --offsite': every object the newest remote
@@ -16,41 +15,33 @@ func (g *globals) verifyOffsite(ctx context.Context, deep bool) error {
 	if err != nil {
 		return err
 	}
-	st, err := offsiteStore(cfg)
-	if err != nil {
-		return err
+	o := ops.VerifyOffsite(ctx, g.env(cfg, nil), deep)
+	if o.Offsite == nil || o.Offsite.Verify == nil {
+		return done(o)
 	}
-	start := time.Now()
-	res, err := offsite.VerifyRemote(ctx, st, deep)
-	if err != nil {
-		return offsiteErr(err)
-	}
+	res, took := o.Offsite.Verify, o.Finished.Sub(o.Started)
 	for _, p := range res.Problems {
 		if g.json {
 			writeJSON(g.stdout, map[string]any{"event": "damaged-object", "error": p})
 		} else {
-			fmt.Fprintf(g.stderr, "mailkeep: error: off-site: %s\n", p)
+			g.errorf("off-site: %s", p)
 		}
 	}
 	if g.json {
-		writeJSON(g.stdout, map[string]any{"event": "summary", "store": st.String(), "manifest": res.Seq, "objects": res.Objects,
-			"bytes": res.Bytes, "damaged": len(res.Problems), "ok": res.OK(), "seconds": time.Since(start).Seconds()})
+		writeJSON(g.stdout, map[string]any{"event": "summary", "store": o.Offsite.Store, "manifest": res.Seq, "objects": res.Objects,
+			"bytes": res.Bytes, "damaged": len(res.Problems), "ok": res.OK(), "seconds": took.Seconds()})
+		return done(o)
+	}
+	how := "size and MD5"
+	if deep {
+		how = "size and SHA-256 of the downloaded bytes"
+	}
+	fmt.Fprintf(g.stdout, "verified off-site manifest %d at %s: %d objects, %s (%s) in %.1fs: ", res.Seq, o.Offsite.Store, res.Objects,
+		humanBytes(res.Bytes), how, took.Seconds())
+	if res.OK() {
+		fmt.Fprintln(g.stdout, "all present and intact")
 	} else {
-		how := "size and MD5"
-		if deep {
-			how = "size and SHA-256 of the downloaded bytes"
-		}
-		fmt.Fprintf(g.stdout, "verified off-site manifest %d at %s: %d objects, %s (%s) in %.1fs: ", res.Seq, st, res.Objects,
-			humanBytes(res.Bytes), how, time.Since(start).Seconds())
-		if res.OK() {
-			fmt.Fprintln(g.stdout, "all present and intact")
-		} else {
-			fmt.Fprintf(g.stdout, "%d objects missing or damaged\n", len(res.Problems))
-		}
+		fmt.Fprintf(g.stdout, "%d objects missing or damaged\n", len(res.Problems))
 	}
-	if !res.OK() {
-		return &exitError{code: exitFailed, err: fmt.Errorf("off-site copy %s is damaged: %d of %d objects", st, len(res.Problems), res.Objects),
-			hint: "run 'mailkeep push' from an intact archive into a new offsite.s3.prefix"}
-	}
-	return nil
+	return done(o)
 }

@@ -90,6 +90,7 @@ type Outcome struct {
 	Export  *restore.ExportResult
 	Import  *backup.ImportResult
 	Verify  *archive.VerifyResult
+	Offsite *OffsiteResult // push, pull, verify --offsite (offsite.go)
 }
 
 // ExitCode maps the outcome to mailkeep's exit code: 130 interrupted, 2
