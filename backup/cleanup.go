@@ -14,6 +14,7 @@ import (
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/internal/config"
 	"github.com/mailkeep/mailkeep/internal/imapconn"
+	"github.com/mailkeep/mailkeep/internal/namespace"
 	"github.com/mailkeep/mailkeep/internal/progress"
 )
 
@@ -132,6 +133,7 @@ type cleaner struct {
 	batch   int
 	trash   string                     // the \Trash folder, for GmailTrash
 	archive map[string]*archive.Folder // archived folders by name
+	ns      *namespace.Set             // the server's namespaces
 }
 
 func (c *cleaner) run() error {
@@ -171,6 +173,12 @@ func (c *cleaner) run() error {
 	if lb.res.Incomplete != "" {
 		c.res.Errors = append(c.res.Errors, fmt.Errorf("%s: %s", a.Name, lb.res.Incomplete))
 	}
+	// Only the account's own folders, whatever its namespaces key says.
+	boxes, _, err = lb.scope(boxes)
+	if err != nil {
+		return fmt.Errorf("namespaces: %w", err)
+	}
+	c.ns = lb.ns
 	chosen, err := c.choose(boxes)
 	if err != nil {
 		return err
@@ -226,7 +234,7 @@ func (c *cleaner) folders(chosen []mailbox) error {
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
-		wc := &cleaner{ctx: c.ctx, repo: c.repo, a: c.a, rep: c.rep, res: c.res, batch: c.batch, trash: c.trash, archive: c.archive}
+		wc := &cleaner{ctx: c.ctx, repo: c.repo, a: c.a, rep: c.rep, res: c.res, batch: c.batch, trash: c.trash, archive: c.archive, ns: c.ns}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -270,30 +278,15 @@ feed:
 // folders on the server, and checks every cleanup pattern matches one.
 func (c *cleaner) choose(boxes []mailbox) ([]mailbox, error) {
 	f := c.a.Folders
-	var unmatched []string
-	for _, set := range []struct {
-		flag     string
-		patterns []string
-	}{{"folder", f.Include}, {"exclude", f.Exclude}} {
-		for _, p := range set.patterns {
-			one := config.FolderFilter{Include: []string{p}}
-			hit := false
-			for _, mb := range boxes {
-				if one.Match(mb.name, mb.delim) {
-					hit = true
-					break
-				}
-			}
-			if !hit {
-				unmatched = append(unmatched, fmt.Sprintf("%s pattern %q", set.flag, p))
-			}
+	names := make([]string, 0, len(boxes))
+	var delim rune
+	for _, mb := range boxes {
+		names = append(names, mb.canon)
+		if delim == 0 {
+			delim = mb.delim
 		}
 	}
-	if len(unmatched) > 0 {
-		names := make([]string, 0, len(boxes))
-		for _, mb := range boxes {
-			names = append(names, mb.name)
-		}
+	if unmatched := f.Unmatched(names, delim); len(unmatched) > 0 {
 		sort.Strings(names)
 		return nil, fmt.Errorf("%s %w on the server (folders: %s)", strings.Join(unmatched, ", "), ErrNoMatch,
 			strings.Join(names, ", "))
@@ -303,10 +296,10 @@ func (c *cleaner) choose(boxes []mailbox) ([]mailbox, error) {
 		if mb.specialUse == string(imap.MailboxAttrTrash) && c.trash == "" {
 			c.trash = mb.name
 		}
-		if !f.Match(mb.name, mb.delim) {
+		if !f.Match(mb.canon, mb.delim) {
 			continue
 		}
-		if c.a.Include != nil && !c.a.Include(mb.name, mb.delim) {
+		if c.a.Include != nil && !c.a.Include(mb.canon, mb.delim) {
 			if len(f.Include) > 0 {
 				c.warn(mb.name, "left alone: the account's folders filter excludes it, so it is never archived")
 			}
@@ -344,13 +337,22 @@ func (c *cleaner) loadArchive() error {
 // quota asks for the quota of INBOX's root(s), where the server has QUOTA.
 // A failure is a warning: it changes nothing about what is deleted.
 func (c *cleaner) quota() []Quota {
-	if c.conn == nil || !c.conn.Caps().Has(imap.CapQuota) {
+	if c.conn == nil {
+		return nil
+	}
+	if !c.conn.Caps().Has(imap.CapQuota) {
+		c.res.QuotaNote = "the server does not report one (no QUOTA capability)"
 		return nil
 	}
 	data, err := c.conn.GetQuotaRoot("INBOX").Wait()
 	if err != nil {
+		c.res.QuotaNote = fmt.Sprintf("the server did not report one (GETQUOTAROOT INBOX: %v)", err)
 		c.warn("", fmt.Sprintf("GETQUOTAROOT INBOX: %v", err))
 		return nil
+	}
+	if len(data) == 0 {
+		// RFC 9208 4.3.2: a mailbox may have no quota root at all.
+		c.res.QuotaNote = "none set for this user (the server offers QUOTA, but INBOX has no quota root)"
 	}
 	var out []Quota
 	for _, d := range data {

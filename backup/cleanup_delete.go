@@ -10,6 +10,7 @@ import (
 
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/internal/imapconn"
+	"github.com/mailkeep/mailkeep/internal/namespace"
 	"github.com/mailkeep/mailkeep/internal/progress"
 )
 
@@ -407,4 +408,25 @@ func (c *cleaner) confirm(fx *cleanFolder, uv uint32, batch []candidate) error {
 
 func (c *cleaner) info(folder, text string) {
 	progress.Send(c.rep, progress.Event{Kind: progress.Info, Account: c.a.Name, Folder: folder, Text: text})
+}
+
+// mayDelete is the last check before anything in a folder is deleted: the
+// folder is in the account's personal namespace, and MYRIGHTS (where the
+// server has ACL) grants the rights to flag \Deleted and to expunge. It is
+// asked right before deleting, not trusted from LIST time. If not, every
+// candidate is kept with one line and refused is true.
+func (c *cleaner) mayDelete(fx *cleanFolder, uv uint32, cands []candidate) (refused bool, err error) {
+	if kind := c.ns.Kind(fx.mb.name); kind != namespace.Personal {
+		return true, c.refuse(fx, uv, cands, KeptNotOwn,
+			fmt.Sprintf("the folder is in the %s namespace, not the account's own: cleanup never deletes there", kind))
+	}
+	r, ok, err := namespace.MyRights(c.conn.Client, fx.mb.name)
+	if err != nil {
+		return true, err
+	}
+	if ok && !r.CanDelete() {
+		return true, c.refuse(fx, uv, cands, KeptNoRights,
+			fmt.Sprintf("MYRIGHTS is %q: no right to delete here (needs t and e, or d); nothing deleted", string(r)))
+	}
+	return false, nil
 }

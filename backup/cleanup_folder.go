@@ -209,6 +209,11 @@ func (c *cleaner) cleanFolder(fx *cleanFolder) error {
 	if err := c.unflag(fx, uv, unflag); err != nil {
 		return err
 	}
+	if len(cands) > 0 {
+		if refused, err := c.mayDelete(fx, uv, cands); refused || err != nil {
+			return err
+		}
+	}
 	if c.a.DryRun {
 		cands, err = c.verify(fx, cands)
 		if err != nil {

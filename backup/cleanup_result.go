@@ -20,11 +20,13 @@ const (
 	KeptNoUIDPlus      = "no-uidplus"           // no UID EXPUNGE, and --allow-expunge not given
 	KeptOtherDeleted   = "other-deleted"        // no UID EXPUNGE, and other messages are \Deleted
 	KeptFailed         = "failed"               // an error on its batch
+	KeptNoRights       = "no-delete-right"      // MYRIGHTS lacks t and e (RFC 4314) or d (RFC 2086)
+	KeptNotOwn         = "not-own-folder"       // the folder is outside the account's personal namespace
 )
 
 // problemReasons are kept-reasons a user must look at (exit code 3).
 var problemReasons = map[string]bool{KeptSizeMismatch: true, KeptDamaged: true, KeptUIDValidity: true,
-	KeptNoUIDPlus: true, KeptOtherDeleted: true, KeptFailed: true}
+	KeptNoUIDPlus: true, KeptOtherDeleted: true, KeptFailed: true, KeptNoRights: true, KeptNotOwn: true}
 
 // ProblemReason reports whether a kept-reason means something is wrong,
 // as opposed to mail that is kept by design.
@@ -40,6 +42,7 @@ type CleanupResult struct {
 	Backup      *Result // the backup run first; nil with SkipBackup
 	Folders     []CleanupFolder
 	QuotaBefore []Quota // empty when the server has no QUOTA
+	QuotaNote   string  // why QuotaBefore is empty: no QUOTA, no quota root, GETQUOTAROOT failed
 	QuotaAfter  []Quota
 	Candidates  int64
 	Deleted     int64 // in a dry run: would be deleted

@@ -9,7 +9,9 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/mailkeep/mailkeep/archive"
+	"github.com/mailkeep/mailkeep/internal/config"
 	"github.com/mailkeep/mailkeep/internal/imapconn"
+	"github.com/mailkeep/mailkeep/internal/namespace"
 	"github.com/mailkeep/mailkeep/internal/progress"
 	"github.com/mailkeep/mailkeep/internal/ratelimit"
 )
@@ -20,8 +22,15 @@ type IMAPAccount struct {
 	// Dial opens a logged-in connection (cmd/mailkeep builds it from the
 	// config). Called again to reconnect after a transient failure.
 	Dial func(ctx context.Context) (*imapconn.Conn, error)
-	// Include chooses folders; nil means all.
+	// Include chooses folders by canonical name (namespace.Canonical) and
+	// the server's delimiter; nil means all.
 	Include func(name string, delim rune) bool
+	// Filter, if set, is the folder filter behind Include: a pattern of it
+	// that matches no folder is warned about.
+	Filter *config.FolderFilter
+	// Namespaces are the namespaces backed up; nil: the personal one only
+	// (other users' and public folders are not the account's mail).
+	Namespaces namespace.Wanted
 	// Retries is how many reconnects a run may make; 0 means 5.
 	Retries int
 	// Backoff is the first wait before a reconnect (doubling); 0 means 1s.
@@ -43,6 +52,8 @@ type mailbox struct {
 	attrs      []string
 	subscribed bool
 	status     *imap.StatusData // nil without LIST-STATUS
+	canon      string           // canonical name (namespace.Canonical)
+	space      namespace.Kind   // namespace it is in
 }
 
 // IMAP backs one IMAP account up into repo. It always returns a Result;
@@ -70,6 +81,7 @@ type imapBackup struct {
 	conn      *imapconn.Conn
 	retries   int
 	condstore bool
+	ns        *namespace.Set // the server's namespaces, learnt once
 }
 
 func (b *imapBackup) run() error {
@@ -100,7 +112,14 @@ func (b *imapBackup) run() error {
 	if err != nil {
 		return err
 	}
+	boxes, others, err := b.scope(boxes)
+	if err != nil {
+		return err
+	}
 	seen := map[string]bool{}
+	for _, mb := range others {
+		seen[mb.name] = true // still on the server: not gone
+	}
 	for _, mb := range boxes {
 		if b.ctx.Err() != nil {
 			return b.ctx.Err()
@@ -109,7 +128,7 @@ func (b *imapBackup) run() error {
 			break // the day's allowance is spent; the rest waits for the next run
 		}
 		seen[mb.name] = true
-		if b.a.Include != nil && !b.a.Include(mb.name, mb.delim) {
+		if b.a.Include != nil && !b.a.Include(mb.canon, mb.delim) {
 			continue
 		}
 		fr := b.folder(mb)

@@ -49,8 +49,14 @@ func (fx *folderRun) lowestFailed() uint32 {
 
 func (b *imapBackup) folder(mb mailbox) FolderResult {
 	fx := &folderRun{mb: mb, fr: FolderResult{Name: mb.name}, failed: map[uint32]error{}}
+	if why := b.unreadable(mb, nil); why != "" {
+		return b.skipUnreadable(fx, why)
+	}
 	if b.a.DryRun {
 		fx.fr.Err = b.retry("examine "+mb.name, func() error { return b.dryRun(fx) })
+		if why := b.unreadable(mb, fx.fr.Err); why != "" {
+			return b.skipUnreadable(fx, why)
+		}
 		return fx.fr
 	}
 	var err error
@@ -75,6 +81,9 @@ func (b *imapBackup) folder(mb mailbox) FolderResult {
 		return fx.fr
 	}
 	err = b.retry("back up "+mb.name, func() error { return b.syncFolder(fx) })
+	if why := b.unreadable(mb, err); why != "" {
+		return b.skipUnreadable(fx, why)
+	}
 	if err != nil && (b.ctx.Err() != nil || errors.Is(err, ratelimit.ErrBudget)) && !b.repoFailed(err) {
 		// Interrupted or out of allowance: keep what was stored.
 		fx.advance()

@@ -19,9 +19,10 @@ type Result struct {
 	Flags      int64 // flag changes recorded
 	Deleted    int64 // POP3: messages deleted from the server
 	Errors     []error
-	Fatal      error  // the account could not be backed up at all
-	Incomplete string // why the folder list is known to be incomplete
-	Budget     string // set when the day's download allowance ran out: stopped cleanly
+	Fatal      error    // the account could not be backed up at all
+	Incomplete string   // why the folder list is known to be incomplete
+	Budget     string   // set when the day's download allowance ran out: stopped cleanly
+	NoAccess   []string // folders skipped because the user may not read them (MYRIGHTS)
 	DryRun     bool
 }
 
@@ -32,7 +33,8 @@ type FolderResult struct {
 	Bytes     int64
 	Gone      int64
 	Flags     int64
-	Skipped   bool // unchanged since the last run
+	Skipped   bool   // unchanged since the last run
+	NoAccess  string // why the folder was skipped: the user may not read it
 	Err       error
 }
 

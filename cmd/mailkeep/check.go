@@ -13,6 +13,7 @@ import (
 
 	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
 	"github.com/mailkeep/mailkeep/internal/config"
+	"github.com/mailkeep/mailkeep/internal/namespace"
 )
 
 func init() { subcommands = append(subcommands, newCheckCmd) }
@@ -114,6 +115,18 @@ func (g *globals) checkIMAP(ctx context.Context, a *config.Account, r *checkRepo
 	if err != nil {
 		r.notes = append(r.notes, fmt.Sprintf("folder list incomplete: %v", err))
 	}
+	names := make([]string, len(boxes))
+	var delim rune
+	for i, b := range boxes {
+		names[i] = b.Mailbox
+		if delim == 0 {
+			delim = b.Delim
+		}
+	}
+	ns, err := namespace.Discover(c.Client, names, delim)
+	if err != nil {
+		return err
+	}
 	for _, b := range boxes {
 		cf := checkFolder{name: b.Mailbox}
 		skip := false
@@ -135,7 +148,7 @@ func (g *globals) checkIMAP(ctx context.Context, a *config.Account, r *checkRepo
 		} else if sd, err := c.Status(b.Mailbox, &imap.StatusOptions{NumMessages: true}).Wait(); err == nil && sd.NumMessages != nil {
 			cf.messages = *sd.NumMessages
 		}
-		if !a.Folders.Match(b.Mailbox, b.Delim) {
+		if !a.Folders.Match(ns.Canonical(b.Mailbox, b.Delim), b.Delim) {
 			cf.specialUse = strings.TrimSpace(cf.specialUse + " (excluded by folders:)")
 		}
 		r.folders = append(r.folders, cf)

@@ -279,8 +279,8 @@ func (g *globals) printCleanup(r *backup.CleanupResult, s *cleanupSpec) {
 		fmt.Fprintf(w, "  quota %q %s: %s of %s before, %s after\n", q.Root, q.Resource, quotaValue(q.Resource, q.Usage),
 			quotaValue(q.Resource, q.Limit), after)
 	}
-	if len(r.QuotaBefore) == 0 {
-		fmt.Fprintln(w, "  quota: the server does not report one (no QUOTA capability)")
+	if len(r.QuotaBefore) == 0 && r.QuotaNote != "" {
+		fmt.Fprintf(w, "  quota: %s\n", r.QuotaNote)
 	}
 	if r.Backup != nil && !r.Backup.OK() {
 		fmt.Fprintf(w, "  backup before cleanup: %d errors (see above); mail it missed was kept\n", len(r.Backup.Errors))

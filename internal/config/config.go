@@ -15,6 +15,8 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
+
+	"github.com/mailkeep/mailkeep/internal/namespace"
 )
 
 // Defaults for keys left out of the file.
@@ -79,6 +81,10 @@ type Account struct {
 	DeleteAfter Age               // POP3: delete archived messages this old (key delete_after)
 	Connections int               // max connections to the server (key connections): IMAP default 4, POP3 always 1
 	FolderMap   map[string]string // when writing into this account: source folder -> folder here (key folder_map)
+	// Namespaces are the IMAP namespaces backup, migrate and cleanup cover
+	// (key namespaces); nil: the personal namespace only. Cleanup deletes
+	// in the personal namespace only, whatever this says.
+	Namespaces namespace.Wanted
 
 	MaxBytesPerDay    int64 // download limit per day, 0 = none (key max_bytes_per_day)
 	MaxBytesPerSecond int64 // download rate limit, 0 = none (key max_bytes_per_second)

@@ -6,10 +6,15 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+
+	"github.com/mailkeep/mailkeep/internal/namespace"
 )
 
 // FolderFilter picks folders by name. Patterns are matched against the
-// whole folder name:
+// whole folder name in its canonical form (namespace.Canonical): the
+// personal namespace prefix taken off ("INBOX.Sent" is "Sent" on a server
+// whose personal prefix is "INBOX."), "/" as the delimiter; the form ls,
+// export and migrate show.
 //
 //   - "*" matches any run of characters, hierarchy delimiters included
 //     ("Archive*" matches "Archive", "Archive2" and "Archive/2020/Q1");
@@ -29,7 +34,8 @@ type FolderFilter struct {
 	Exclude []string // wins over Include
 }
 
-// Match reports whether the folder name passes the filter. delim is the
+// Match reports whether the folder name passes the filter. name is the
+// canonical name (namespace.Canonical, or Set.Canonical) and delim the
 // server's hierarchy delimiter, 0 if it has none.
 func (f FolderFilter) Match(name string, delim rune) bool {
 	name = canonFolder(name, delim)
@@ -48,19 +54,40 @@ func matchAny(patterns []string, name string, delim rune) bool {
 	return false
 }
 
-// canonFolder writes the server's delimiter as "/" and INBOX in upper case.
+// canonFolder writes the server's delimiter as "/" and INBOX in upper case
+// (namespace.Canonical without a prefix to take off).
 func canonFolder(s string, delim rune) string {
-	if delim != 0 && delim != '/' && delim != '*' && delim != '%' {
-		s = strings.ReplaceAll(s, string(delim), "/")
+	if delim == '*' || delim == '%' {
+		delim = 0
 	}
-	first, rest, found := strings.Cut(s, "/")
-	if strings.EqualFold(first, "INBOX") && first != "INBOX" {
-		if found {
-			return "INBOX/" + rest
+	return namespace.Canonical(s, delim, "")
+}
+
+// Unmatched returns the patterns of the filter (include and exclude) that
+// match none of the folders, each written "folder pattern \"X\"" or
+// "exclude pattern \"X\"". names are canonical, delim the server's. A
+// pattern that matches nothing is a typo more often than not: cleanup
+// refuses to run with one, backup warns.
+func (f FolderFilter) Unmatched(names []string, delim rune) []string {
+	var out []string
+	for _, set := range []struct {
+		what     string
+		patterns []string
+	}{{"folder", f.Include}, {"exclude", f.Exclude}} {
+		for _, p := range set.patterns {
+			hit := false
+			for _, n := range names {
+				if glob(canonFolder(p, delim), canonFolder(n, delim)) {
+					hit = true
+					break
+				}
+			}
+			if !hit {
+				out = append(out, fmt.Sprintf("%s pattern %q", set.what, p))
+			}
 		}
-		return "INBOX"
 	}
-	return s
+	return out
 }
 
 // glob matches name against a pattern of "*" and "%" (see FolderFilter),
@@ -130,7 +157,8 @@ func checkFolderMapEntry(from, to string) error {
 
 // MapFolder returns the name a source folder gets in this account
 // according to folder_map, written with "/" as the delimiter, and whether
-// an entry applied. name uses the source server's delimiter delim. An
+// an entry applied. name is the source folder's canonical name
+// (namespace.Canonical) and delim the source server's delimiter. An
 // exact entry wins over a subtree; "A/*" covers A itself and everything
 // under it, and the longest matching subtree wins.
 func (a *Account) MapFolder(name string, delim rune) (string, bool) {

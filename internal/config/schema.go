@@ -1,6 +1,10 @@
 package config
 
-import "gopkg.in/yaml.v3"
+import (
+	"gopkg.in/yaml.v3"
+
+	"github.com/mailkeep/mailkeep/internal/namespace"
+)
 
 // This file maps YAML keys to fields. REFERENCE.md documents every key
 // named here; keep the two in step.
@@ -59,6 +63,7 @@ func (d *decoder) account(n *yaml.Node, path string, a *Account) {
 				a.FolderMap[name] = d.str(v, p, false)
 			})
 		},
+		"namespaces":           func(v *yaml.Node, p string) { a.Namespaces = d.namespaces(v, p) },
 		"max_bytes_per_day":    func(v *yaml.Node, p string) { a.MaxBytesPerDay = d.size(v, p) },
 		"max_bytes_per_second": func(v *yaml.Node, p string) { a.MaxBytesPerSecond = d.size(v, p) },
 	})
@@ -151,4 +156,19 @@ func (d *decoder) job(n *yaml.Node, path string, j *Job) {
 			})
 		},
 	})
+}
+
+// namespaces decodes the list of namespace kinds an account's backup,
+// migration and cleanup cover (personal, other, shared).
+func (d *decoder) namespaces(n *yaml.Node, path string) namespace.Wanted {
+	var out namespace.Wanted
+	for _, s := range d.strings(n, path) {
+		k, err := namespace.ParseKind(s)
+		if err != nil {
+			d.at(path, "%v", err)
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
 }

@@ -115,7 +115,7 @@ func (d *decoder) accountRules(a *Account, p, dir string) {
 	}
 
 	if pop3 {
-		for _, k := range []string{"folders", "folder_map"} {
+		for _, k := range []string{"folders", "folder_map", "namespaces"} {
 			if d.has(p + "." + k) {
 				d.at(p+"."+k, "only for imap accounts: pop3 has a single mailbox")
 			}

@@ -61,6 +61,7 @@ type Server struct {
 	mu      sync.RWMutex
 	users   map[string]*user
 	changed chan struct{}
+	acl     aclState // namespaces and rights (acl.go)
 
 	connMu   sync.Mutex
 	conns    map[*wireConn]struct{}

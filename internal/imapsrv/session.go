@@ -61,6 +61,9 @@ var (
 func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 	sess := &session{srv: s}
 	sess.wire, _ = conn.NetConn().(*wireConn)
+	if sess.wire != nil {
+		sess.wire.sess = sess
+	}
 	if s.opts.AppendLimit > 0 {
 		return sessionAppendLimit{sess}, nil, nil
 	}
@@ -118,6 +121,9 @@ func (s *session) Select(name string, opts *imap.SelectOptions) (*imap.SelectDat
 	mb := s.user.mailboxes[canonName(name)]
 	if mb == nil {
 		return nil, errNonExistent
+	}
+	if err := s.srv.selectAllowedLocked(s.user.name, name); err != nil {
+		return nil, err
 	}
 	sel := &selected{
 		mb:          mb,
@@ -237,9 +243,9 @@ func (s *session) Unsubscribe(name string) error {
 }
 
 func (s *session) Namespace() (*imap.NamespaceData, error) {
-	return &imap.NamespaceData{
-		Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: Delim}},
-	}, nil
+	s.srv.mu.RLock()
+	defer s.srv.mu.RUnlock()
+	return s.srv.namespacesLocked(), nil
 }
 
 func (s *session) Status(name string, opts *imap.StatusOptions) (*imap.StatusData, error) {

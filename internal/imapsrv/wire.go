@@ -36,16 +36,18 @@ type wireConn struct {
 	endOnce   sync.Once
 
 	// Read side, used only by the imapserver's connection goroutine.
-	rbuf       []byte // bytes read from the transport, not yet processed
-	out        []byte // processed bytes for the imapserver
-	line       []byte // command line being assembled
-	inLit      int64  // literal bytes still to pass through
-	syncLit    int64  // size of a synchronizing literal announced, or -1
-	dropLit    int64  // literal bytes still to swallow (refused literal)
-	dropLine   bool   // swallow up to the next LF
-	longLine   bool   // passing an over-long line through unparsed
-	inCmd      string // command name while a command spans literals
-	startTLS   string // tag of a STARTTLS to answer once out is drained
+	rbuf       []byte   // bytes read from the transport, not yet processed
+	out        []byte   // processed bytes for the imapserver
+	line       []byte   // command line being assembled
+	inLit      int64    // literal bytes still to pass through
+	syncLit    int64    // size of a synchronizing literal announced, or -1
+	dropLit    int64    // literal bytes still to swallow (refused literal)
+	dropLine   bool     // swallow up to the next LF
+	longLine   bool     // passing an over-long line through unparsed
+	inCmd      string   // command name while a command spans literals
+	startTLS   string   // tag of a STARTTLS to answer once out is drained
+	answer     []byte   // a response of the wire layer's own (acl.go), sent once out is drained
+	sess       *session // the imapserver session on this connection
 	readBuffer [32 * 1024]byte
 
 	// Write side, serialised by wmu.
@@ -89,6 +91,12 @@ func (c *wireConn) Read(p []byte) (int, error) {
 			}
 			continue
 		}
+		if c.answer != nil {
+			if err := c.flushAnswer(); err != nil {
+				return 0, err
+			}
+			continue
+		}
 		// Large literals (APPEND) go straight through.
 		if len(c.rbuf) == 0 && c.inLit > 0 {
 			n := len(p)
@@ -117,7 +125,7 @@ func (c *wireConn) Read(p []byte) (int, error) {
 
 // processInput moves bytes from rbuf to out, one line or literal at a time.
 func (c *wireConn) processInput() {
-	for len(c.rbuf) > 0 && c.startTLS == "" {
+	for len(c.rbuf) > 0 && c.startTLS == "" && c.answer == nil {
 		switch {
 		case c.inLit > 0:
 			n := min(int64(len(c.rbuf)), c.inLit)
@@ -196,6 +204,9 @@ func (c *wireConn) command(seg []byte) {
 		// before the TLS handshake is dropped (no command injection).
 		c.startTLS = tag
 		c.rbuf = c.rbuf[:0]
+		return
+	case first && !hasLit && name == "MYRIGHTS" && c.srv.aclOn():
+		c.myRights(tag, seg)
 		return
 	case !c.condStoreOn():
 	case first && !hasLit && (name == "SELECT" || name == "EXAMINE"):
@@ -349,6 +360,9 @@ func (c *wireConn) rewriteCaps(seg []byte) []byte {
 	var extra string
 	if c.condStoreOn() {
 		extra += " CONDSTORE"
+	}
+	if c.srv.aclOn() {
+		extra += " ACL"
 	}
 	if c.srv.opts.StartTLS && !c.tlsDone() && bytes.Contains(seg, []byte(" AUTH=")) {
 		extra += " STARTTLS"

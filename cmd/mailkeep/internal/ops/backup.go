@@ -101,7 +101,8 @@ func (env *Env) BackupAccount(ctx context.Context, repo *archive.Repo, a *config
 		if err != nil {
 			return fail(err)
 		}
-		ia := &backup.IMAPAccount{Name: a.Name, Dial: dial, Include: a.Folders.Match, DryRun: dryRun}
+		ia := &backup.IMAPAccount{Name: a.Name, Dial: dial, Include: a.Folders.Match, Filter: &a.Folders,
+			Namespaces: a.Namespaces, DryRun: dryRun}
 		if a.MaxBytesPerDay > 0 && repo != nil {
 			// max_bytes_per_day: what the last 24 hours already took counts.
 			used, err := repo.BytesSince(ctx, a.Name, time.Now().Add(-24*time.Hour))

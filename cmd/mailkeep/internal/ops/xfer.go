@@ -215,7 +215,7 @@ func (env *Env) migrateSource(repo *archive.Repo, a *config.Account, include fun
 		}
 		return func(ctx context.Context) *backup.Result {
 			return backup.IMAP(ctx, repo, &backup.IMAPAccount{Name: a.Name, Dial: dial, Include: include, DryRun: dryRun,
-				CommitEvery: 200}, rep)
+				Namespaces: a.Namespaces, CommitEvery: 200}, rep)
 		}, nil
 	case "pop3":
 		dial, err := env.POP3Dialer(a)
