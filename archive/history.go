@@ -25,8 +25,19 @@ type Run struct {
 	Messages int64
 	Bytes    int64
 	Errors   int64
-	Error    string
+	Error    string // RunInterrupted: stopped by a signal, not a failure
 }
+
+// RunInterrupted is the Error of a run stopped by SIGINT or SIGTERM. Such
+// a run is neither a success nor a failure: it counts toward no back-off
+// and no "failed in a row".
+const RunInterrupted = "interrupted"
+
+// Interrupted reports whether the run was stopped by a signal.
+func (r *Run) Interrupted() bool { return !r.OK && r.Error == RunInterrupted }
+
+// failed is the SQL condition of a failed run (interrupted ones are not).
+const failed = `NOT ok AND error <> '` + RunInterrupted + `'`
 
 const runCols = `account, job, kind, started, finished, ok, messages, bytes, errors, error`
 
@@ -122,10 +133,10 @@ func (r *Repo) Health(ctx context.Context, account string) (*Health, error) {
 	if h.LastBackup, err = last(`kind='backup'`); err != nil {
 		return nil, fmt.Errorf("run history of %s: %w", account, err)
 	}
-	if h.LastFailure, err = last(`NOT ok`); err != nil {
+	if h.LastFailure, err = last(failed); err != nil {
 		return nil, fmt.Errorf("run history of %s: %w", account, err)
 	}
-	err = r.rdb.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE account=? AND kind='backup' AND NOT ok
+	err = r.rdb.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE account=? AND kind='backup' AND `+failed+`
 		AND id > coalesce((SELECT max(id) FROM runs WHERE account=? AND kind='backup' AND ok), 0)`, account, account).Scan(&h.Failures)
 	if err != nil {
 		return nil, fmt.Errorf("run history of %s: %w", account, err)
@@ -137,7 +148,7 @@ func (r *Repo) Health(ctx context.Context, account string) (*Health, error) {
 // good one, and returns when the newest of them started.
 func (r *Repo) JobFailures(ctx context.Context, account, job string) (n int, lastStart time.Time, err error) {
 	var s sql.NullInt64
-	err = r.rdb.QueryRowContext(ctx, `SELECT count(*), max(started) FROM runs WHERE account=? AND job=? AND NOT ok
+	err = r.rdb.QueryRowContext(ctx, `SELECT count(*), max(started) FROM runs WHERE account=? AND job=? AND `+failed+`
 		AND id > coalesce((SELECT max(id) FROM runs WHERE account=? AND job=? AND ok), 0)`, account, job, account, job).Scan(&n, &s)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("run history of %s: %w", account, err)
@@ -182,7 +193,7 @@ WITH g AS (
 	FROM runs GROUP BY account, job, kind)
 SELECT g.account, g.job, g.kind, g.n, g.nok, g.m, g.b, g.e, g.lastok,
 	r.started, r.finished, r.ok, r.messages, r.bytes, r.errors, r.error,
-	(SELECT count(*) FROM runs f WHERE f.account=g.account AND f.job=g.job AND f.kind=g.kind AND NOT f.ok AND f.id > g.okid)
+	(SELECT count(*) FROM runs f WHERE f.account=g.account AND f.job=g.job AND f.kind=g.kind AND NOT f.ok AND f.error <> '`+RunInterrupted+`' AND f.id > g.okid)
 FROM g JOIN runs r ON r.id = g.lastid
 ORDER BY g.account, g.job, g.kind`)
 	if err != nil {

@@ -53,7 +53,7 @@ func (g *globals) printBackupSummary(results []*backup.Result) {
 		if r.Incomplete != "" {
 			partly += "; folder list incomplete"
 		}
-		status := outcome(r.Fatal, r.OK(), partly)
+		status := g.outcome(r.Fatal, r.OK(), partly)
 		verb := "new"
 		if r.DryRun {
 			verb = "would fetch"

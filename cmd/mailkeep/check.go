@@ -177,6 +177,9 @@ func (g *globals) printCheck(r checkReport) {
 	}
 	if r.err != nil {
 		g.errorf("%s", r.err)
+		if h := ops.HintFor(r.err); h != "" {
+			g.hintf("%s", h)
+		}
 		return
 	}
 	var total uint32

@@ -134,7 +134,7 @@ func (g *globals) printExportSummary(r *restore.ExportResult) {
 		writeJSON(g.stdout, out)
 		return
 	}
-	status := outcome(r.Fatal, r.OK(), fmt.Sprintf("%d messages failed", len(r.Errors)))
+	status := g.outcome(r.Fatal, r.OK(), fmt.Sprintf("%d messages failed", len(r.Errors)))
 	verb := "exported"
 	if r.DryRun {
 		verb = "would export"

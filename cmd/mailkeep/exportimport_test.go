@@ -45,7 +45,7 @@ func TestExportImportExitCodes(t *testing.T) {
 		{"export", []string{"export", "a", "--format", "mbox", "--out", filepath.Join(dir, "o1")}, exitOK, "exported 2 messages", ""},
 		{"export non-empty", []string{"export", "a", "--format", "mbox", "--out", filepath.Dir(full)}, exitFailed, "FAILED", "--force"},
 		{"export forced", []string{"export", "a", "--format", "eml", "--out", filepath.Dir(full), "--force"}, exitOK, "exported 2", ""},
-		{"export no account", []string{"export", "zz", "--format", "mbox", "--out", filepath.Join(dir, "o2")}, exitFailed, "", `no account "zz"`},
+		{"export no account", []string{"export", "zz", "--format", "mbox", "--out", filepath.Join(dir, "o2")}, exitUsage, "", `no account "zz"`},
 		{"export no format", []string{"export", "a", "--out", filepath.Join(dir, "o3")}, exitUsage, "", "--format is required"},
 		{"export bad date", []string{"export", "a", "--format", "eml", "--out", filepath.Join(dir, "o3"), "--before", "2019-13-01"}, exitUsage, "", "--before"},
 	}

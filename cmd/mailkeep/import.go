@@ -81,7 +81,7 @@ func (g *globals) printImportSummary(r *backup.ImportResult) {
 		writeJSON(g.stdout, out)
 		return
 	}
-	status := outcome(r.Fatal, r.OK(), fmt.Sprintf("%d errors", len(r.Errors)))
+	status := g.outcome(r.Fatal, r.OK(), fmt.Sprintf("%d errors", len(r.Errors)))
 	verb := "imported"
 	if r.DryRun {
 		verb = "would import"

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mailkeep/mailkeep/archive"
+	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
 )
 
 func init() { subcommands = append(subcommands, newLsCmd) }
@@ -43,8 +44,8 @@ the server).`,
 			acct := ""
 			if len(args) == 1 {
 				acct = args[0]
-				if _, err := repo.LookupAccount(cmd.Context(), acct); err != nil {
-					return &exitError{code: exitFailed, err: err}
+				if err := ops.ArchiveAccount(cmd.Context(), repo, acct); err != nil {
+					return err
 				}
 			}
 			return g.lsFolders(cmd, repo, acct)
@@ -93,8 +94,8 @@ func timeOrNil(t time.Time) any {
 }
 
 func (g *globals) lsMessages(cmd *cobra.Command, repo *archive.Repo, acct, folder string, gone bool) error {
-	if _, err := repo.LookupAccount(cmd.Context(), acct); err != nil {
-		return &exitError{code: exitFailed, err: err}
+	if err := ops.ArchiveAccount(cmd.Context(), repo, acct); err != nil {
+		return err
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	if !g.json {

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -80,11 +81,8 @@ func exitOf(ctx context.Context, err error) *exitError {
 		}
 	}
 	if ctx.Err() != nil && ee.code != exitUsage {
-		ee = &exitError{code: exitInterrupted, err: ee.err, hint: ee.hint}
-		if ee.err == nil || errors.Is(ee.err, context.Canceled) {
-			ee.err = errors.New("interrupted; the archive is consistent and the next run resumes")
-			ee.hint = ""
-		}
+		// One line, whatever the command was doing (run prints it).
+		ee = &exitError{code: exitInterrupted}
 	}
 	return ee
 }
@@ -99,7 +97,8 @@ type globals struct {
 	quiet      bool
 	verbose    int
 	logFormat  string
-	job        string // set by 'run' when it runs a command for a job
+	job        string          // set by 'run' when it runs a command for a job
+	ctx        context.Context // ends at SIGINT or SIGTERM
 	stdout     io.Writer
 	stderr     io.Writer
 	log        *slog.Logger
@@ -142,14 +141,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	g := &globals{stdout: stdout, stderr: stderr}
+	g := &globals{stdout: stdout, stderr: stderr, ctx: ctx}
 	root := newRoot(g)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	ee := exitOf(ctx, root.ExecuteContext(ctx))
+	if ee.code == exitUsage && ee.hint == "run 'mailkeep --help' for usage" {
+		// cobra's own argument errors: point at the command's own help.
+		if c, _, err := root.Find(args); err == nil && c != root {
+			ee.hint = "run '" + c.CommandPath() + " --help' for usage"
+		}
+	}
+	if ee.code == exitInterrupted {
+		g.interruptedf("the archive is consistent and the next run resumes")
+		return ee.code
+	}
 	if ee.err != nil {
-		g.errorf("%s", ee.err)
+		// One line a problem (a config with five problems gives five).
+		for _, line := range strings.Split(strings.TrimSpace(ee.err.Error()), "\n") {
+			g.errorf("%s", line)
+		}
 	}
 	if ee.hint != "" {
 		g.hintf("%s", ee.hint)
@@ -183,8 +195,10 @@ against built-in servers.`,
 	pf.StringVar(&g.job, "job", "", "name of the job this command runs for (recorded in the archive's run history)")
 	pf.MarkHidden("job")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &exitError{code: exitUsage, err: err, hint: "run 'mailkeep " + c.Name() + " --help' for usage"}
+		return &exitError{code: exitUsage, err: err, hint: "run '" + c.CommandPath() + " --help' for usage"}
 	})
+	root.Version = versionLine()
+	root.SetVersionTemplate("{{.Version}}\n")
 	for _, mk := range subcommands {
 		root.AddCommand(mk(g))
 	}

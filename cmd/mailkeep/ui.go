@@ -20,6 +20,14 @@ import (
 // one line "mailkeep: error: PLACE: WHAT" naming the place once, and
 // "mailkeep: hint: ..." may follow; warnings are "mailkeep: warning: ...".
 
+// interrupted reports whether a signal has stopped the command.
+func (g *globals) interrupted() bool { return g.ctx != nil && g.ctx.Err() != nil }
+
+// interruptedf prints the one line of an interrupted command.
+func (g *globals) interruptedf(format string, args ...any) {
+	fmt.Fprintf(g.stderr, "mailkeep: interrupted: %s\n", oneLine(fmt.Sprintf(format, args...)))
+}
+
 // errorf prints one error line on standard error.
 func (g *globals) errorf(format string, args ...any) {
 	fmt.Fprintf(g.stderr, "mailkeep: error: %s\n", oneLine(fmt.Sprintf(format, args...)))
@@ -64,6 +72,12 @@ func newUI(g *globals, verb string) *ui {
 func (u *ui) Report(e progress.Event) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if u.g.interrupted() {
+		switch e.Kind {
+		case progress.Failed, progress.Retry, progress.Warning:
+			return // the cancellation's own errors: main says "interrupted" once
+		}
+	}
 	if u.g.json {
 		u.jsonEvent(e)
 		return
@@ -198,9 +212,11 @@ func writeJSON(w io.Writer, v any) {
 }
 
 // outcome is the status word of a summary line: "ok", "FAILED: why", or
-// "PARTLY DONE: ..." with what failed.
-func outcome(fatal error, ok bool, partly string) string {
+// "PARTLY DONE: ..." with what failed, or "INTERRUPTED".
+func (g *globals) outcome(fatal error, ok bool, partly string) string {
 	switch {
+	case !ok && g.interrupted():
+		return "INTERRUPTED: the next run resumes"
 	case fatal != nil:
 		return "FAILED: " + oneLine(fatal.Error())
 	case !ok:

@@ -65,3 +65,17 @@ func record(ctx context.Context, repo *archive.Repo, run archive.Run) error {
 	}
 	return repo.Commit(wctx)
 }
+
+// ArchiveAccount checks that the archive holds the account: an unknown
+// name is a usage error (exit 2), as for an account missing from the
+// config.
+func ArchiveAccount(ctx context.Context, repo *archive.Repo, name string) error {
+	if _, err := repo.LookupAccount(ctx, name); err != nil {
+		e := &Error{Err: err}
+		if errors.Is(err, archive.ErrNotFound) {
+			e.Usage, e.Hint = true, "'mailkeep ls' lists the accounts the archive holds"
+		}
+		return e
+	}
+	return nil
+}

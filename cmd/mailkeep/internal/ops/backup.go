@@ -55,9 +55,7 @@ func Backup(ctx context.Context, env *Env, o BackupOptions) *Outcome {
 		for _, r := range results {
 			run := archive.Run{Account: r.Account, Job: env.Job, Kind: "backup", Started: r.Started, Finished: r.Finished,
 				OK: r.OK(), Messages: r.New + r.Seen, Bytes: r.Bytes, Errors: int64(len(r.Errors))}
-			if e := r.Err(); e != nil {
-				run.Error = Describe("", e)
-			}
+			run.Error = runError(ctx, run.OK, r.Err())
 			repo.RecordRun(wctx, run)
 		}
 		if err := repo.Commit(wctx); err != nil {

@@ -56,9 +56,7 @@ func Cleanup(ctx context.Context, env *Env, o CleanupOptions) *Outcome {
 	if !o.DryRun {
 		run := archive.Run{Account: acct.Name, Job: env.Job, Kind: "cleanup", Started: res.Started, Finished: res.Finished,
 			OK: res.OK(), Messages: res.Deleted, Bytes: res.Bytes, Errors: int64(len(res.Errors))}
-		if e := res.Err(); e != nil {
-			run.Error = Describe("", e)
-		}
+		run.Error = runError(ctx, run.OK, res.Err())
 		if err := record(ctx, repo, run); err != nil {
 			out.fail(err)
 		}

@@ -79,7 +79,11 @@ func (env *Env) IMAPDialer(a *config.Account) (func(context.Context) (*imapconn.
 		}
 		o := opts
 		o.Release = release
-		return imapconn.Dial(ctx, &o)
+		c, err := imapconn.Dial(ctx, &o)
+		if err != nil && imapLoginRefused(err) {
+			return nil, loginFailed(a, err)
+		}
+		return c, err
 	}, nil
 }
 
@@ -105,6 +109,9 @@ func (env *Env) POP3Dialer(a *config.Account) (func(context.Context) (*pop3.Clie
 		}
 		if err := c.Auth(ctx, a.Username, s, a.Auth); err != nil {
 			c.Close()
+			if pop3LoginRefused(err) {
+				return nil, loginFailed(a, err)
+			}
 			return nil, err
 		}
 		return c, nil
@@ -130,7 +137,11 @@ func (env *Env) target(name string) (*restore.Target, error) {
 		Username: a.Username, Auth: a.Auth, Secret: cachedSecret(a), Trace: env.trace("imap", a.Name)}
 	dial := func(ctx context.Context) (*imapconn.Conn, error) {
 		o := *login
-		return imapconn.Dial(ctx, &o)
+		c, err := imapconn.Dial(ctx, &o)
+		if err != nil && imapLoginRefused(err) {
+			return nil, loginFailed(a, err)
+		}
+		return c, err
 	}
 	t := &restore.Target{Name: name, Dial: dial, Login: login, Connections: a.Connections}
 	if len(a.FolderMap) > 0 {

@@ -36,6 +36,9 @@ func Export(ctx context.Context, env *Env, o ExportOptions) *Outcome {
 		return out.fail(err).finish(ctx.Err() != nil)
 	}
 	defer repo.Close()
+	if err := ArchiveAccount(ctx, repo, o.Account); err != nil {
+		return out.fail(err).finish(false)
+	}
 	r := restore.Export(ctx, repo, &restore.ExportOptions{
 		Account: o.Account, Format: o.Format, Out: o.Out, Include: o.Folders.Match,
 		Since: o.Since, Before: o.Before, IncludeDeleted: o.IncludeDeleted,
@@ -63,8 +66,6 @@ func Export(ctx context.Context, env *Env, o ExportOptions) *Outcome {
 	switch {
 	case errors.Is(r.Fatal, restore.ErrNotEmpty):
 		out.Hint = "export into a new or empty directory, or pass --force to add to it"
-	case errors.Is(r.Fatal, archive.ErrNotFound):
-		out.Hint = "'mailkeep ls' lists the archived accounts"
 	case mailfmt.DiskFull(r.Fatal):
 		out.Hint = "free some space (or export fewer folders with --folder) and export into a new directory"
 	}
@@ -106,9 +107,7 @@ func Import(ctx context.Context, env *Env, o ImportOptions) *Outcome {
 	if repo != nil && !o.DryRun {
 		run := archive.Run{Account: r.Account, Job: env.Job, Kind: "import", Started: r.Started, Finished: r.Finished,
 			OK: r.OK(), Messages: r.New + r.Dup, Bytes: r.Bytes, Errors: int64(len(r.Errors))}
-		if e := r.Err(); e != nil {
-			run.Error = Describe("", e)
-		}
+		run.Error = runError(ctx, run.OK, r.Err())
 		if err := record(ctx, repo, run); err != nil {
 			out.fail(err)
 		}

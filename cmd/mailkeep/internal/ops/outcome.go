@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -24,9 +25,10 @@ const (
 type State int
 
 const (
-	OK      State = iota // everything done
-	Partial              // some of it done
-	Failed               // nothing of what was asked could be done
+	OK          State = iota // everything done
+	Partial                  // some of it done
+	Failed                   // nothing of what was asked could be done
+	Interrupted              // stopped by SIGINT or SIGTERM before it was done
 )
 
 func (s State) String() string {
@@ -35,6 +37,8 @@ func (s State) String() string {
 		return "ok"
 	case Partial:
 		return "partial"
+	case Interrupted:
+		return "interrupted"
 	}
 	return "failed"
 }
@@ -216,7 +220,37 @@ func StripPlace(where, msg string) string {
 func (o *Outcome) finish(interrupted bool) *Outcome {
 	o.Finished = time.Now()
 	o.Interrupted = o.Interrupted || interrupted
+	if o.Interrupted {
+		// What was cut short is not a failure: its errors are the
+		// cancellation's, and the next run resumes.
+		for _, a := range o.Accounts {
+			if a.State != OK {
+				a.State, a.Err, a.Errors = Interrupted, nil, nil
+			}
+		}
+		o.Err = nil
+	}
+	if o.Hint == "" {
+		o.Hint = hintOf(o.Err)
+		for _, a := range o.Accounts {
+			if o.Hint == "" && a.State != OK {
+				o.Hint = hintOf(append([]error{a.Err}, a.Errors...)...)
+			}
+		}
+	}
 	return o
+}
+
+// runError is what the run history records as a run's error: "" when it
+// went well, archive.RunInterrupted when a signal stopped it.
+func runError(ctx context.Context, ok bool, err error) string {
+	switch {
+	case ok:
+		return ""
+	case ctx.Err() != nil:
+		return archive.RunInterrupted
+	}
+	return Describe("", err)
 }
 
 // fail makes the operation as a whole a failure (or a usage error when

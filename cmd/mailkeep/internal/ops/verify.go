@@ -25,7 +25,7 @@ func Verify(ctx context.Context, env *Env, o VerifyOptions) *Outcome {
 	}
 	defer repo.Close()
 	if o.Account != "" {
-		if _, err := repo.LookupAccount(ctx, o.Account); err != nil {
+		if err := ArchiveAccount(ctx, repo, o.Account); err != nil {
 			return out.fail(err).finish(false)
 		}
 	}

@@ -59,13 +59,13 @@ func Restore(ctx context.Context, env *Env, o RestoreOptions) *Outcome {
 		return out.fail(err).finish(ctx.Err() != nil)
 	}
 	defer repo.Close()
-	if _, err := repo.LookupAccount(ctx, o.Source); err != nil {
-		return out.fail(&Error{Err: err, Usage: true, Hint: "'mailkeep ls' lists the accounts the archive holds"}).finish(false)
+	if err := ArchiveAccount(ctx, repo, o.Source); err != nil {
+		return out.fail(err).finish(false)
 	}
 	res := restore.Restore(ctx, repo, tgt, &restore.Options{Source: o.Source, Include: match(o.Folders),
 		IncludeDeleted: o.IncludeDeleted, AsOf: o.AsOf, DryRun: o.DryRun, RepairLineEndings: o.RepairLineEndings}, env.Reporter)
 	if !o.DryRun {
-		env.recordXfer(repo, res, o.To, "restore", 0)
+		env.recordXfer(ctx, repo, res, o.To, "restore", 0)
 	}
 	return xferOutcome(ctx, out, res)
 }
@@ -105,7 +105,7 @@ func Migrate(ctx context.Context, env *Env, o MigrateOptions) *Outcome {
 		if res.Backup != nil {
 			read = res.Backup.Bytes
 		}
-		env.recordXfer(repo, res, from.Name, "migrate", read)
+		env.recordXfer(ctx, repo, res, from.Name, "migrate", read)
 	}
 	return xferOutcome(ctx, out, res)
 }
@@ -165,15 +165,18 @@ func xferOutcome(ctx context.Context, out *Outcome, res *restore.Result) *Outcom
 
 // recordXfer stores the run for 'mailkeep status' (and a migration's
 // downloaded bytes for the source's daily budget).
-func (env *Env) recordXfer(repo *archive.Repo, res *restore.Result, account, kind string, downloaded int64) {
+func (env *Env) recordXfer(ctx context.Context, repo *archive.Repo, res *restore.Result, account, kind string, downloaded int64) {
 	_, _, copied, adopted, _, _, _ := res.Totals()
 	run := archive.Run{Account: account, Job: env.Job, Kind: kind, Started: res.Started, Finished: res.Finished,
 		OK: res.OK(), Messages: copied + adopted, Bytes: downloaded}
 	if err := res.Err(); err != nil {
-		run.Error = Describe("", err)
+		run.Error = runError(ctx, run.OK, err)
 		run.Errors = 1
+		if run.Error == archive.RunInterrupted {
+			run.Errors = 0
+		}
 	}
-	record(context.Background(), repo, run)
+	record(ctx, repo, run)
 }
 
 // migrateArchive opens the archive for a migration. A dry run reads it
