@@ -380,6 +380,12 @@ func (im *importer) message(x *importBox, m *mailfmt.Message, g *ingester) error
 			big = io.MultiReader(bytes.NewReader(buf), m.Body)
 		}
 	}
+	if raw != nil {
+		var err error
+		if raw, err = im.archivedForm(raw); err != nil {
+			return err
+		}
+	}
 	if m.Date.IsZero() && raw != nil {
 		m.Date = importHeaderDate(raw)
 	}
@@ -409,6 +415,31 @@ func (im *importer) message(x *importBox, m *mailfmt.Message, g *ingester) error
 		return fmt.Errorf("%w: %w", errImportStop, err)
 	}
 	return nil
+}
+
+// archivedForm recognises a message exported with its line ends
+// converted (mailfmt.LineEndings): when its bytes are not archived but
+// its other reversible form is, that form is what is recorded, so an
+// export imported again adds nothing new.
+func (im *importer) archivedForm(raw []byte) ([]byte, error) {
+	if im.repo == nil {
+		return raw, nil
+	}
+	alt := mailfmt.AltLineEndings(raw)
+	if alt == nil {
+		return raw, nil
+	}
+	if im.seen[archive.HashBytes(alt)] {
+		return alt, nil // dry run: counted already in this form
+	}
+	if has, err := im.repo.HasBlob(im.ctx, archive.HashBytes(raw)); err != nil || has {
+		return raw, err
+	}
+	has, err := im.repo.HasBlob(im.ctx, archive.HashBytes(alt))
+	if err != nil || !has {
+		return raw, err
+	}
+	return alt, nil
 }
 
 // importReadUpTo appends from r to buf until r ends or buf holds limit bytes.

@@ -37,6 +37,9 @@ type ExportOptions struct {
 	// Sync fsyncs every Maildir and .eml file before renaming it into
 	// place (mbox files are always synced).
 	Sync bool
+	// LineEndings of the messages written; "" is the format's default
+	// (mailfmt.DefaultLineEndings: LF for Maildir and mbox, exact for .eml).
+	LineEndings mailfmt.LineEndings
 }
 
 // ExportResult is what an export did.
@@ -120,6 +123,10 @@ func exportRun(ctx context.Context, repo *archive.Repo, o *ExportOptions, rep pr
 		}
 	}
 	totals := exportTotals(ctx, repo, o)
+	lines := o.LineEndings
+	if lines == "" {
+		lines = mailfmt.DefaultLineEndings(o.Format)
+	}
 
 	var w mailfmt.Writer
 	if !o.DryRun {
@@ -240,7 +247,7 @@ func exportRun(ctx context.Context, repo *archive.Repo, o *ExportOptions, rep pr
 			defer done.Done()
 			for j := range jobs {
 				if !stopped() {
-					finish(j, exportOne(ctx, repo, w, j.f, j.e))
+					finish(j, exportOne(ctx, repo, w, j.f, j.e, lines))
 				}
 				pending.Done()
 			}
@@ -319,12 +326,12 @@ func exportAbort(w mailfmt.Writer) {
 }
 
 // exportOne streams one stored message into the writer.
-func exportOne(ctx context.Context, repo *archive.Repo, w mailfmt.Writer, f *archive.Folder, e *archive.Entry) error {
-	rc, size, err := repo.OpenMessage(ctx, e.Hash)
+func exportOne(ctx context.Context, repo *archive.Repo, w mailfmt.Writer, f *archive.Folder, e *archive.Entry, lines mailfmt.LineEndings) error {
+	body, size, done, err := exportBody(ctx, repo, e.Hash, lines)
 	if err != nil {
-		return fmt.Errorf("read archive: %w", err)
+		return err
 	}
-	defer rc.Close()
+	defer done()
 	date := e.InternalDate
 	if date.IsZero() {
 		// POP3 has no INTERNALDATE: the Date: header is the next best.
@@ -337,7 +344,7 @@ func exportOne(ctx context.Context, repo *archive.Repo, w mailfmt.Writer, f *arc
 		id = strconv.FormatUint(uint64(e.UID), 10) + "-" + e.Hash.String()[:8]
 	}
 	_, err = w.Add(mailfmt.Folder{Name: f.Name, Delim: exportDelim(f)},
-		&mailfmt.Message{Body: &ctxReader{ctx: ctx, r: rc}, Size: size, Flags: e.Flags, Date: date, ID: id})
+		&mailfmt.Message{Body: body, Size: size, Flags: e.Flags, Date: date, ID: id})
 	return err
 }
 

@@ -246,7 +246,8 @@ func TestExportPythonReadsMbox(t *testing.T) {
 			if got[i].From != wantFrom {
 				t.Errorf("%s message %d: From_ line %q, want %q", folder, i, got[i].From, wantFrom)
 			}
-			content := quote.ReplaceAll(p.raw, []byte(">$1"))
+			lf, _ := mailfmt.ConvertLineEndings(p.raw, mailfmt.LinesLF) // the default for mbox
+			content := quote.ReplaceAll(lf, []byte(">$1"))
 			content = append(content, '\n')
 			if bytes.Equal(content, []byte("\n")) || bytes.HasSuffix(content, []byte("\n\n")) {
 				content = content[:len(content)-1] // Python drops the empty line before the next From_

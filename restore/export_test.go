@@ -133,67 +133,91 @@ func keysOf(places []place) []string {
 }
 
 // TestExportRoundTrip: archive -> files -> import -> the same messages
-// in the same folders, every one compared by SHA-256; Maildir also keeps
-// flags and dates; importing the export again adds nothing.
+// in the same folders, every one compared by SHA-256 (with the line ends
+// the export chose: LF for Maildir and mbox by default, converted only
+// where import can undo it); Maildir also keeps flags and dates;
+// importing the export again adds nothing, and importing it into the
+// source archive recognises every message, LF form or not.
 func TestExportRoundTrip(t *testing.T) {
 	for _, format := range []mailfmt.Format{mailfmt.Maildir, mailfmt.Mbox, mailfmt.EML} {
-		t.Run(string(format), func(t *testing.T) {
-			ctx := context.Background()
-			repo, places := exportArchive(t, 60)
-			out := filepath.Join(t.TempDir(), "out")
-			res := restore.Export(ctx, repo, &restore.ExportOptions{Account: "work", Format: format, Out: out}, nil)
-			if !res.OK() {
-				t.Fatalf("Export() = %v", res.Err())
-			}
-			want := present(places)
-			if res.Messages != int64(len(want)) {
-				t.Errorf("Export() exported %d, want %d", res.Messages, len(want))
-			}
-			assertNoTemp(t, out)
+		for _, lines := range []mailfmt.LineEndings{"", mailfmt.LinesExact, mailfmt.LinesCRLF} {
+			t.Run(string(format)+"/"+string(lines), func(t *testing.T) { exportRoundTrip(t, format, lines) })
+		}
+	}
+}
 
-			back, err := archive.Open(ctx, t.TempDir(), &archive.Options{Create: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer back.Close()
-			ir := backup.Import(ctx, back, &backup.ImportOptions{Account: "back", From: out}, nil)
-			if !ir.OK() || ir.New+ir.Dup != int64(len(want)) {
-				t.Fatalf("Import() = %d new, %d dup, %v; want %d messages", ir.New, ir.Dup, ir.Err(), len(want))
-			}
-			if got, w := archived(t, back, "back"), keysOf(want); !slices.Equal(got, w) {
-				t.Errorf("after the round trip the archive holds\n%s\nwant\n%s", strings.Join(diff(got, w), "\n"), strings.Join(diff(w, got), "\n"))
-			}
-			// Flags and dates.
-			byHash := map[string]place{}
-			for _, p := range want {
-				byHash[p.folder+" "+p.hash()] = p
-			}
-			for e, err := range back.Messages(ctx, archive.Query{Account: "back"}) {
-				if err != nil {
-					t.Fatal(err)
-				}
-				p := byHash[e.FolderName+" "+e.Hash.String()]
-				if format == mailfmt.Maildir && !sameFlags(e.Flags, p.flags) && e.FolderName != "Archive/2019" {
-					t.Errorf("%s uid %d: flags %v, want %v", p.folder, p.uid, e.Flags, p.flags)
-				}
-				if !e.InternalDate.Equal(p.date) && e.FolderName != "Archive/2019" {
-					t.Errorf("%s uid %d: date %v, want %v", p.folder, p.uid, e.InternalDate, p.date)
-				}
-			}
-			// The same source again: nothing new.
-			again := backup.Import(ctx, back, &backup.ImportOptions{Account: "back", From: out}, nil)
-			if !again.OK() || again.New != 0 || again.Dup != 0 || again.Known != int64(len(want)) {
-				t.Errorf("re-import: %d new, %d dup, %d known, %v; want all %d known", again.New, again.Dup, again.Known, again.Err(), len(want))
-			}
-			if got := archived(t, back, "back"); len(got) != len(want) {
-				t.Errorf("after re-import %d places, want %d", len(got), len(want))
-			}
-			// Into the first archive: every message deduplicated.
-			dedup := backup.Import(ctx, repo, &backup.ImportOptions{Account: "copy", From: out}, nil)
-			if !dedup.OK() || dedup.New != 0 || dedup.Dup != int64(len(want)) {
-				t.Errorf("import into the source archive: %d new, %d dup, %v; want all %d deduplicated", dedup.New, dedup.Dup, dedup.Err(), len(want))
-			}
-		})
+func exportRoundTrip(t *testing.T, format mailfmt.Format, lines mailfmt.LineEndings) {
+	ctx := context.Background()
+	repo, places := exportArchive(t, 60)
+	out := filepath.Join(t.TempDir(), "out")
+	res := restore.Export(ctx, repo, &restore.ExportOptions{Account: "work", Format: format, Out: out, LineEndings: lines}, nil)
+	if !res.OK() {
+		t.Fatalf("Export() = %v", res.Err())
+	}
+	want := present(places)
+	written := lines
+	if written == "" {
+		written = mailfmt.DefaultLineEndings(format)
+	}
+	converted := 0
+	for i := range want {
+		var c bool
+		if want[i].raw, c = mailfmt.ConvertLineEndings(want[i].raw, written); c {
+			converted++
+		}
+	}
+	if written != mailfmt.LinesExact && converted == 0 {
+		t.Fatalf("no message has line ends to convert to %s: the test tests nothing", written)
+	}
+	if res.Messages != int64(len(want)) {
+		t.Errorf("Export() exported %d, want %d", res.Messages, len(want))
+	}
+	assertNoTemp(t, out)
+
+	back, err := archive.Open(ctx, t.TempDir(), &archive.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Close()
+	ir := backup.Import(ctx, back, &backup.ImportOptions{Account: "back", From: out}, nil)
+	if !ir.OK() || ir.New+ir.Dup != int64(len(want)) {
+		t.Fatalf("Import() = %d new, %d dup, %v; want %d messages", ir.New, ir.Dup, ir.Err(), len(want))
+	}
+	if got, w := archived(t, back, "back"), keysOf(want); !slices.Equal(got, w) {
+		t.Errorf("after the round trip the archive holds\n%s\nwant\n%s", strings.Join(diff(got, w), "\n"), strings.Join(diff(w, got), "\n"))
+	}
+	// Flags and dates.
+	byHash := map[string]place{}
+	for _, p := range want {
+		byHash[p.folder+" "+p.hash()] = p
+	}
+	for e, err := range back.Messages(ctx, archive.Query{Account: "back"}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := byHash[e.FolderName+" "+e.Hash.String()]
+		if format == mailfmt.Maildir && !sameFlags(e.Flags, p.flags) && e.FolderName != "Archive/2019" {
+			t.Errorf("%s uid %d: flags %v, want %v", p.folder, p.uid, e.Flags, p.flags)
+		}
+		if !e.InternalDate.Equal(p.date) && e.FolderName != "Archive/2019" {
+			t.Errorf("%s uid %d: date %v, want %v", p.folder, p.uid, e.InternalDate, p.date)
+		}
+	}
+	// The same source again: nothing new.
+	again := backup.Import(ctx, back, &backup.ImportOptions{Account: "back", From: out}, nil)
+	if !again.OK() || again.New != 0 || again.Dup != 0 || again.Known != int64(len(want)) {
+		t.Errorf("re-import: %d new, %d dup, %d known, %v; want all %d known", again.New, again.Dup, again.Known, again.Err(), len(want))
+	}
+	if got := archived(t, back, "back"); len(got) != len(want) {
+		t.Errorf("after re-import %d places, want %d", len(got), len(want))
+	}
+	// Into the first archive: every message deduplicated.
+	dedup := backup.Import(ctx, repo, &backup.ImportOptions{Account: "copy", From: out}, nil)
+	if !dedup.OK() || dedup.New != 0 || dedup.Dup != int64(len(want)) {
+		t.Errorf("import into the source archive: %d new, %d dup, %v; want all %d deduplicated", dedup.New, dedup.Dup, dedup.Err(), len(want))
+	}
+	if got, w := archived(t, repo, "copy"), keysOf(present(places)); !slices.Equal(got, w) {
+		t.Errorf("the source archive's copy holds\n%s\nwant the archived bytes\n%s", strings.Join(diff(got, w), "\n"), strings.Join(diff(w, got), "\n"))
 	}
 }
 
@@ -235,7 +259,8 @@ func TestExportFiles(t *testing.T) {
 	for _, format := range []mailfmt.Format{mailfmt.Maildir, mailfmt.EML} {
 		t.Run(string(format), func(t *testing.T) {
 			out := t.TempDir()
-			if res := restore.Export(ctx, repo, &restore.ExportOptions{Account: "work", Format: format, Out: out}, nil); !res.OK() {
+			if res := restore.Export(ctx, repo, &restore.ExportOptions{Account: "work", Format: format, Out: out,
+				LineEndings: mailfmt.LinesExact}, nil); !res.OK() {
 				t.Fatal(res.Err())
 			}
 			got := map[string]int{}
