@@ -18,13 +18,14 @@ func init() { subcommands = append(subcommands, newExportCmd) }
 func newExportCmd(g *globals) *cobra.Command {
 	var o struct {
 		format, out, since, before, archiveDir string
+		lineEndings                            string
 		folders, exclude                       []string
 		includeDeleted, force, dryRun, sync    bool
 	}
 	cmd := &cobra.Command{
 		Use:   "export ACCOUNT --format maildir|mbox|eml --out DIR",
 		Short: "Write an account's archived mail out as Maildir, mbox or .eml files",
-		Long: `Writes the archived messages of ACCOUNT into DIR, byte for byte:
+		Long: `Writes the archived messages of ACCOUNT into DIR:
 
   maildir  a Maildir++ tree (INBOX in DIR, other folders in DIR/.Name.Sub),
            flags in the file names, keywords in dovecot-keywords, file
@@ -33,6 +34,11 @@ func newExportCmd(g *globals) *cobra.Command {
            with "From sender date" lines; no flags.
   eml      one .eml file per message, a directory per folder, named by date
            (2019-03-04T050607Z-1234.eml); no flags.
+
+Line ends: Maildir and mbox get LF, the local convention (Dovecot, mutt,
+notmuch, mbsync), .eml files the exact bytes; --line-endings exact|lf|crlf
+chooses. Only a message whose line ends are all of one kind is converted,
+so import gives the archived bytes back; any other is written as it is.
 
 Messages gone from the server are left out unless --include-deleted.
 Nothing appears under its final name before it is complete. DIR must be
@@ -51,6 +57,10 @@ nothing written twice), and mbox files are replaced.`,
 			}
 			if o.out == "" {
 				return usageErr("--out DIR is required")
+			}
+			lines, err := mailfmt.ParseLineEndings(o.lineEndings)
+			if err != nil {
+				return usageErr("--line-endings %q: want exact, lf or crlf", o.lineEndings)
 			}
 			since, err := xferParseDay("--since", o.since)
 			if err != nil {
@@ -73,7 +83,7 @@ nothing written twice), and mbox files are replaced.`,
 				Archive: dir, Account: args[0], Format: format, Out: o.out,
 				Folders: config.FolderFilter{Include: o.folders, Exclude: o.exclude},
 				Since:   since, Before: before, IncludeDeleted: o.includeDeleted,
-				Force: o.force, DryRun: o.dryRun, Sync: o.sync,
+				Force: o.force, DryRun: o.dryRun, Sync: o.sync, LineEndings: lines,
 			})
 			if res.Export != nil {
 				g.printExportSummary(res.Export)
@@ -92,6 +102,7 @@ nothing written twice), and mbox files are replaced.`,
 	f.BoolVar(&o.force, "force", false, "write into a directory that is not empty")
 	f.BoolVarP(&o.dryRun, "dry-run", "n", false, "count what would be written; write nothing")
 	f.BoolVar(&o.sync, "sync", false, "fsync every file before renaming it into place (slower; mbox files are always synced)")
+	f.StringVar(&o.lineEndings, "line-endings", "", "exact, lf or crlf (default: lf for maildir and mbox, exact for eml)")
 	f.StringVar(&o.archiveDir, "archive", "", "archive directory (default: archive: from the config)")
 	return cmd
 }
