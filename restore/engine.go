@@ -278,6 +278,13 @@ func (e *engine) refreshSources() error {
 		if e.srcs[f.ID] != nil || !e.wantFolder(f) {
 			continue
 		}
+		if e.backupRunning && guess && f.SpecialUse == "" && nameHasRole(f.Name, delimRune(f.Delimiter), prefix) {
+			// Whether roles are guessed from names depends on every
+			// source folder (guessRoles): one named like a role waits for
+			// the backup's whole list, or a re-run could map it elsewhere
+			// and copy its mail a second time.
+			continue
+		}
 		sf := &srcFolder{f: f, places: map[int64]*place{}}
 		sf.m = e.lay.mapFolder(sourceFolder{Name: f.Name, Delim: delimRune(f.Delimiter), SpecialUse: f.SpecialUse},
 			prefix, guess, e.t.FolderMap)
