@@ -70,6 +70,9 @@ func (r *Repo) Prepare(ctx context.Context, raw []byte) (*Prepared, error) {
 	}
 	p.header = ParseHeader(raw)
 	p.frame = r.enc.EncodeAll(raw, make([]byte, 0, len(raw)/2+64))
+	if p.frame, err = r.sealFrame(p.frame); err != nil { // seal.go
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -115,7 +118,11 @@ func (r *Repo) PutMessageReader(ctx context.Context, src io.Reader, size int64) 
 	defer func() { tf.Close(); os.Remove(tf.Name()) }()
 	hasher := sha256.New()
 	head := &headCapture{max: 64 << 10}
-	enc, err := newStreamEncoder(tf)
+	sw, err := r.sealStream(tf) // seal.go: tf itself unless encrypting
+	if err != nil {
+		return Hash{}, 0, false, err
+	}
+	enc, err := newStreamEncoder(sw)
 	if err != nil {
 		return Hash{}, 0, false, err
 	}
@@ -131,6 +138,9 @@ func (r *Repo) PutMessageReader(ctx context.Context, src io.Reader, size int64) 
 		return Hash{}, n, false, err
 	}
 	if err := enc.Close(); err != nil {
+		return Hash{}, n, false, err
+	}
+	if err := sw.Close(); err != nil {
 		return Hash{}, n, false, err
 	}
 	var h Hash
@@ -265,6 +275,9 @@ func (r *Repo) readBlob(b Blob) ([]byte, error) {
 	if _, err := f.ReadAt(comp, b.Offset); err != nil {
 		return nil, fmt.Errorf("read %s at %d: %w", f.Name(), b.Offset, err)
 	}
+	if comp, err = r.opened(b, comp); err != nil { // seal.go: decrypt a sealed frame
+		return nil, err
+	}
 	raw, err := r.dec.DecodeAll(comp, make([]byte, 0, b.Size))
 	if err != nil {
 		return nil, fmt.Errorf("decompress %s at %d: %w", f.Name(), b.Offset, err)
@@ -295,5 +308,9 @@ func (r *Repo) openBlob(b Blob) (io.ReadCloser, error) {
 		}
 		return io.NopCloser(bytesReader(raw)), nil
 	}
-	return newStreamDecoder(io.NewSectionReader(f, b.Offset, b.Length))
+	src, err := r.frameReader(f, b) // seal.go
+	if err != nil {
+		return nil, err
+	}
+	return newStreamDecoder(src)
 }

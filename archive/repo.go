@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -48,6 +49,9 @@ type Repo struct {
 
 	enc *zstd.Encoder
 	dec *zstd.Decoder
+
+	seal     Sealer       // encryption at rest; nil: none (seal.go)
+	unopened atomic.Int64 // encrypted messages verify could check only as frames (seal.go)
 
 	packsMu sync.Mutex
 	readers map[int64]*os.File

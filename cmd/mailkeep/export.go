@@ -79,7 +79,7 @@ nothing written twice), and mbox files are replaced.`,
 			if err != nil {
 				return err
 			}
-			res := ops.Export(cmd.Context(), g.env(nil, newUI(g, "exported")), ops.ExportOptions{
+			res := ops.Export(cmd.Context(), g.env(g.xferConfig(), newUI(g, "exported")), ops.ExportOptions{
 				Archive: dir, Account: args[0], Format: format, Out: o.out,
 				Folders: config.FolderFilter{Include: o.folders, Exclude: o.exclude},
 				Since:   since, Before: before, IncludeDeleted: o.includeDeleted,

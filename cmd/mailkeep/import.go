@@ -51,7 +51,7 @@ that cannot be read is reported and the rest is imported (exit code 3).`,
 			if err != nil {
 				return err
 			}
-			res := ops.Import(cmd.Context(), g.env(nil, newUI(g, "imported")), ops.ImportOptions{
+			res := ops.Import(cmd.Context(), g.env(g.xferConfig(), newUI(g, "imported")), ops.ImportOptions{
 				Archive: dir, Account: args[0], From: from, Format: f, Folder: folder, DryRun: dryRun,
 			})
 			if res.Import != nil {

@@ -200,3 +200,78 @@ func wantOneLine(t *testing.T, stderr, want string) {
 		t.Fatalf("stderr = %q, want one error line containing %q", stderr, want)
 	}
 }
+
+func TestOffsiteEncryptedCLI(t *testing.T) {
+	dir := t.TempDir()
+	idFile := filepath.Join(dir, "keys", "identity.txt")
+	var out, errb bytes.Buffer
+	if code := run([]string{"keygen", "--out", idFile}, &out, &errb); code != exitOK {
+		t.Fatalf("keygen = exit %d: %s", code, errb.String())
+	}
+	recipient := strings.TrimSpace(out.String())
+	if fi, err := os.Stat(idFile); err != nil || fi.Mode().Perm() != 0o600 || !strings.HasPrefix(recipient, "age1") {
+		t.Fatalf("keygen wrote %v (%v), printed %q", fi, err, recipient)
+	}
+	e := newOffsiteEnv(t, fmt.Sprintf("encryption: {recipients: [%s], identity_file: %s}\n", recipient, idFile))
+	e.mk(exitOK, "backup")
+	first := e.push()
+	e.addMail(5)
+	e.mk(exitOK, "backup")
+	second := e.push()
+	t.Logf("encrypted: first push %d bytes, second after 5 new messages %d (%.1f%%)", first, second, 100*float64(second)/float64(first))
+	if second*5 >= first {
+		t.Fatalf("second push sent %d bytes, first %d: want under 20%%", second, first)
+	}
+
+	// Nothing readable in any pack or any pushed object.
+	packs, _ := filepath.Glob(filepath.Join(e.dir, "archive", "data", "*.pack"))
+	objects := e.s3.Files(t)
+	if len(packs) == 0 || len(objects) < 4 {
+		t.Fatalf("packs %v, pushed objects %v", packs, objects)
+	}
+	for _, f := range append(packs, objects...) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, needle := range []string{offsiteSubject, "alice", "INBOX"} {
+			if bytes.Contains(data, []byte(needle)) {
+				t.Fatalf("%s contains %q", f, needle)
+			}
+		}
+	}
+
+	out2, _ := e.mk(exitOK, "verify", "--offsite", "--deep")
+	if !strings.Contains(out2, "all present and intact") {
+		t.Fatalf("verify --offsite: %s", out2)
+	}
+	pulled := filepath.Join(e.dir, "pulled")
+	e.mk(exitOK, "pull", "--into", pulled)
+	o, _ := e.mk(exitOK, "verify", "--archive", pulled)
+	if !strings.Contains(o, "all intact") || strings.Contains(o, "not decrypted") {
+		t.Fatalf("verify of the pulled archive with the identity: %s", o)
+	}
+	e.exportMatches(pulled)
+
+	// Without the identity: pull and export fail with one line naming it;
+	// verify checks what it can and says so.
+	noID := filepath.Join(e.dir, "noid.yaml")
+	cfg, _ := os.ReadFile(e.cfg)
+	os.WriteFile(noID, bytes.Replace(cfg, []byte("identity_file: "+idFile), []byte("identity_file: "+idFile+".lost"), 1), 0o600)
+	e.cfg = noID
+	_, stderr := e.mk(exitFailed, "pull", "--into", filepath.Join(e.dir, "p2"))
+	wantOneLine(t, stderr, "encrypted and there is no identity to decrypt it: encryption.identity_file: open "+idFile+".lost")
+	_, stderr = e.mk(exitFailed, "export", "alice", "--format", "eml", "--out", filepath.Join(e.dir, "x1"), "--archive", pulled)
+	wantOneLine(t, stderr, "is encrypted and there is no identity to decrypt it: encryption.identity_file: open "+idFile+".lost")
+	o, _ = e.mk(exitOK, "verify", "--archive", pulled)
+	if !strings.Contains(o, "all intact") || !strings.Contains(o, "not decrypted") {
+		t.Fatalf("verify without the identity: %s", o)
+	}
+	// No config at all: the line says where the identity should come from.
+	var o3, e3 bytes.Buffer
+	t.Chdir(t.TempDir())
+	if code := run([]string{"export", "alice", "--format", "eml", "--out", filepath.Join(e.dir, "x2"), "--archive", pulled}, &o3, &e3); code != exitFailed {
+		t.Fatalf("export without config = exit %d: %s", code, e3.String())
+	}
+	wantOneLine(t, e3.String(), "no config file names encryption.identity_file")
+}

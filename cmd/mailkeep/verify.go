@@ -38,7 +38,7 @@ damaged.`,
 			}
 			u := newUI(g, "verified")
 			var last time.Time
-			o := ops.Verify(cmd.Context(), g.env(nil, u), ops.VerifyOptions{Archive: dir, Account: acct,
+			o := ops.Verify(cmd.Context(), g.env(g.xferConfig(), u), ops.VerifyOptions{Archive: dir, Account: acct,
 				Progress: func(done, total, bytes int64) {
 					if u.tty && time.Since(last) > 200*time.Millisecond {
 						last = time.Now()
@@ -78,10 +78,13 @@ func (g *globals) printVerify(res *archive.VerifyResult, took time.Duration) {
 	}
 	if g.json {
 		writeJSON(g.stdout, map[string]any{"event": "summary", "checked": res.Checked, "bytes": res.Bytes,
-			"damaged": len(res.Damaged), "damaged_files": len(res.Packs), "ok": res.OK(), "seconds": took.Seconds()})
+			"damaged": len(res.Damaged), "damaged_files": len(res.Packs), "not_decrypted": res.Unopened, "ok": res.OK(), "seconds": took.Seconds()})
 		return
 	}
 	fmt.Fprintf(g.stdout, "verified %d messages, %s in %.1fs: ", res.Checked, humanBytes(res.Bytes), took.Seconds())
+	if res.Unopened > 0 {
+		fmt.Fprintf(g.stdout, "%d encrypted and not decrypted (no identity: frames and age headers checked, not the content); ", res.Unopened)
+	}
 	if res.OK() {
 		fmt.Fprintln(g.stdout, "all intact")
 	} else {

@@ -134,3 +134,6 @@ func LoadKeys(e *config.Encryption) (*Keys, error) {
 	k.Identities = ids
 	return k, nil
 }
+
+// Why says which identity is missing, for the error when one is needed.
+func (k *Keys) Why() string { return k.why() }

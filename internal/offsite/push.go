@@ -30,9 +30,6 @@ type PushOptions struct {
 	Keys      *Keys // Recipients encrypt the index snapshot
 	PieceSize int64 // default DefaultPieceSize
 	Progress  Progress
-	// Plain is how many messages of the archive are stored unencrypted;
-	// with Keys.Recipients set, a push refuses while it is not zero.
-	Plain func(ctx context.Context) (int64, error)
 }
 
 // PushResult says what a push did.
@@ -70,15 +67,6 @@ func Push(ctx context.Context, dir string, st Store, opts *PushOptions) (*PushRe
 	}
 	defer repo.Close()
 	encrypt := opts.Keys != nil && len(opts.Keys.Recipients) > 0
-	if encrypt && opts.Plain != nil {
-		n, err := opts.Plain(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if n > 0 {
-			return nil, &Error{Permanent: true, Err: fmt.Errorf("archive %s holds %d unencrypted messages; nothing readable may leave the machine: run 'mailkeep repair --encrypt' first", dir, n)}
-		}
-	}
 
 	tmp := filepath.Join(dir, ".offsite-tmp")
 	os.RemoveAll(tmp)
@@ -123,6 +111,24 @@ func Push(ctx context.Context, dir string, st Store, opts *PushOptions) (*PushRe
 		}
 	}
 	up := &uploader{st: st, res: res, progress: opts.Progress}
+	if encrypt {
+		// Nothing readable leaves the machine: refuse before sending
+		// anything when a range to send holds an unencrypted message.
+		for _, p := range packs {
+			rp := old[p.ID]
+			from := rp.covered()
+			if from >= p.Size {
+				continue
+			}
+			n, err := repo.PlainIn(ctx, p.ID, from, p.Size)
+			if err != nil {
+				return nil, err
+			}
+			if n > 0 {
+				return nil, &Error{Permanent: true, Err: fmt.Errorf("archive %s: pack %s holds %d messages stored before encryption was turned on; they may not leave the machine unencrypted: run 'mailkeep repair --encrypt' first", dir, p.Name, n)}
+			}
+		}
+	}
 	for _, p := range packs {
 		rp, had := old[p.ID]
 		if had && rp.Name != p.Name {

@@ -12,7 +12,11 @@ import (
 
 // openWriter opens the configured archive for writing, creating it.
 func openWriter(ctx context.Context, cfg *config.Config, purpose string) (*archive.Repo, error) {
-	return OpenWriter(ctx, cfg.Archive, cfg.Compression, purpose)
+	repo, err := OpenWriter(ctx, cfg.Archive, cfg.Compression, purpose)
+	if err != nil {
+		return nil, err
+	}
+	return seal(repo, cfg) // seal.go: the config's age keys
 }
 
 // OpenWriter opens the archive in dir for writing, creating it. Its

@@ -32,7 +32,7 @@ type ExportOptions struct {
 // Export writes an account's archived mail out as files.
 func Export(ctx context.Context, env *Env, o ExportOptions) *Outcome {
 	out := &Outcome{Op: "export", Started: time.Now(), DryRun: o.DryRun}
-	repo, err := OpenReader(ctx, o.Archive)
+	repo, err := env.openReader(ctx, o.Archive, !o.DryRun) // seal.go
 	if err != nil {
 		return out.fail(err).finish(ctx.Err() != nil)
 	}
@@ -94,7 +94,7 @@ func Import(ctx context.Context, env *Env, o ImportOptions) *Outcome {
 		repo = openIfThere(ctx, o.Archive) // nil: everything would be new
 	} else {
 		var err error
-		if repo, err = OpenWriter(ctx, o.Archive, "", "mailkeep import"); err != nil {
+		if repo, err = env.openWriterAt(ctx, o.Archive, "", "mailkeep import"); err != nil { // seal.go
 			return out.fail(err).finish(ctx.Err() != nil)
 		}
 	}

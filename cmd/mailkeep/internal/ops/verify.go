@@ -19,7 +19,7 @@ type VerifyOptions struct {
 // checks it against the index.
 func Verify(ctx context.Context, env *Env, o VerifyOptions) *Outcome {
 	out := &Outcome{Op: "verify", Started: time.Now()}
-	repo, err := OpenReader(ctx, o.Archive)
+	repo, err := env.openReader(ctx, o.Archive, false) // seal.go: the identity, if any, verifies the content too
 	if err != nil {
 		return out.fail(err).finish(ctx.Err() != nil)
 	}

@@ -54,6 +54,9 @@ func Restore(ctx context.Context, env *Env, o RestoreOptions) *Outcome {
 		repo, err = OpenReader(ctx, env.Config.Archive)
 	} else {
 		repo, err = openWriter(ctx, env.Config, "mailkeep restore")
+		if err == nil {
+			repo, err = canRead(ctx, repo) // seal.go
+		}
 	}
 	if err != nil {
 		return out.fail(err).finish(ctx.Err() != nil)
@@ -183,7 +186,11 @@ func (env *Env) recordXfer(ctx context.Context, repo *archive.Repo, res *restore
 // (or, before the first backup, an empty stand-in) and writes nothing.
 func (env *Env) migrateArchive(ctx context.Context, dryRun bool) (*archive.Repo, error) {
 	if !dryRun {
-		return openWriter(ctx, env.Config, "mailkeep migrate")
+		repo, err := openWriter(ctx, env.Config, "mailkeep migrate")
+		if err != nil {
+			return nil, err
+		}
+		return canRead(ctx, repo) // seal.go
 	}
 	repo, err := archive.Open(ctx, env.Config.Archive, nil)
 	if err == nil {
