@@ -192,7 +192,7 @@ func (c *cleaner) run() error {
 	if !a.SkipBackup {
 		names := map[string]bool{}
 		for _, mb := range chosen {
-			names[mb.name] = true
+			names[mb.canon] = true // backup.IMAP asks Include with canonical names
 		}
 		c.res.Backup = IMAP(c.ctx, c.repo, &IMAPAccount{Name: a.Name, Dial: a.Dial, Retries: a.Retries, Backoff: a.Backoff,
 			Include: func(name string, _ rune) bool { return names[name] }}, c.rep)
