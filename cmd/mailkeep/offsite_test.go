@@ -275,3 +275,42 @@ func TestOffsiteEncryptedCLI(t *testing.T) {
 	}
 	wantOneLine(t, e3.String(), "no config file names encryption.identity_file")
 }
+
+// TestOffsiteWorkerCLI is the Kubernetes worker of examples/: an empty
+// disk each run, the index pulled, a backup of what is new, a push.
+func TestOffsiteWorkerCLI(t *testing.T) {
+	e := newOffsiteEnv(t, "")
+	t.Setenv("MAILKEEP_OFFSITE_PREFIX", "fleet/shard-3")
+	archive := filepath.Join(e.dir, "archive")
+	pod := func(nothingNew bool) int64 {
+		t.Helper()
+		os.RemoveAll(archive) // an emptyDir: nothing from the last run
+		e.mk(exitOK, "pull", "--into", archive, "--index-only", "--missing-ok")
+		out, _ := e.mk(exitOK, "backup")
+		if strings.Contains(out, " new 0,") != nothingNew {
+			t.Fatalf("backup on a worker with the pulled index: %s (nothing new: %v)", out, nothingNew)
+		}
+		if packs, _ := filepath.Glob(filepath.Join(archive, "data", "*.pack")); nothingNew && len(packs) != 0 {
+			t.Fatalf("a backup with nothing new wrote packs %v", packs)
+		}
+		return e.push()
+	}
+	first := pod(false)
+	second := pod(true)
+	e.addMail(5)
+	third := pod(false)
+	t.Logf("worker pushes: %d, %d (nothing new), %d (5 new) bytes", first, second, third)
+	if third*5 >= first {
+		t.Fatalf("worker push of 5 new messages sent %d bytes, the first %d", third, first)
+	}
+	if objs := e.s3.Files(t); !strings.Contains(strings.Join(objs, "\n"), "/fleet/shard-3/manifest/") {
+		t.Fatalf("nothing under fleet/shard-3: %v", objs)
+	}
+	full := filepath.Join(e.dir, "full")
+	e.mk(exitOK, "pull", "--into", full)
+	o, _ := e.mk(exitOK, "verify", "--archive", full)
+	if !strings.Contains(o, "all intact") {
+		t.Fatalf("verify of the worker's pulled archive: %s", o)
+	}
+	e.exportMatches(full)
+}

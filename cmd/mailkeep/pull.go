@@ -31,6 +31,13 @@ encryption.identity_file.`,
 				return err
 			}
 			out := ops.Pull(cmd.Context(), g.env(cfg, nil), o)
+			if r := out.Offsite; r != nil && r.Pull == nil && out.Err == nil {
+				if g.json {
+					writeJSON(g.stdout, map[string]any{"event": "pulled", "store": r.Store, "nothing": true})
+				} else {
+					fmt.Fprintf(g.stdout, "nothing to pull: %s holds no off-site copy yet\n", r.Store)
+				}
+			}
 			if r := out.Offsite; r != nil && r.Pull != nil && out.Err == nil {
 				secs := out.Finished.Sub(out.Started).Seconds()
 				if g.json {
@@ -49,5 +56,6 @@ encryption.identity_file.`,
 	}
 	cmd.Flags().StringVar(&o.Into, "into", "", "directory to rebuild the archive in (empty or absent)")
 	cmd.Flags().BoolVar(&o.IndexOnly, "index-only", false, "fetch only the index: for a worker that backs up and pushes")
+	cmd.Flags().BoolVar(&o.MissingOK, "missing-ok", false, "succeed, pulling nothing, when nothing was pushed there yet (a worker's first run)")
 	return cmd
 }

@@ -14,6 +14,9 @@ import (
 	"github.com/mailkeep/mailkeep/archive"
 )
 
+// ErrNoCopy is wrapped by Pull's error when the store holds no copy.
+var ErrNoCopy = errors.New("nothing pushed there yet")
+
 // PullOptions control a pull. Nil means a full pull of an unencrypted copy.
 type PullOptions struct {
 	// IndexOnly fetches the index and no pack: enough for a writer to
@@ -47,7 +50,7 @@ func Pull(ctx context.Context, st Store, dir string, opts *PullOptions) (*PullRe
 		return nil, err
 	}
 	if m == nil {
-		return nil, &Error{Permanent: true, Err: fmt.Errorf("%s holds no off-site copy (no manifest): push one first, or check offsite.s3.prefix", st)}
+		return nil, &Error{Permanent: true, Err: fmt.Errorf("%s holds no off-site copy (no manifest): push one first, or check offsite.s3.prefix: %w", st, ErrNoCopy)}
 	}
 	// The index first: without the identity an encrypted copy fails
 	// before anything is downloaded.

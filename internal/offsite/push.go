@@ -40,6 +40,7 @@ type PushResult struct {
 	PackBytes   int64 // of which pack pieces
 	IndexBytes  int64 // of which the index snapshot
 	Reused      int   // objects found already uploaded (by an interrupted push)
+	Deleted     int   // objects no longer named (by this manifest or the one before) removed
 	Duration    time.Duration
 	RemotePacks int
 }
@@ -169,6 +170,15 @@ func Push(ctx context.Context, dir string, st Store, opts *PushOptions) (*PushRe
 	stt.Stores[st.String()] = m.Seq
 	if err := writeState(dir, stt); err != nil {
 		return nil, fmt.Errorf("record push in %s: %w", filepath.Join(dir, stateFile), err)
+	}
+	// Only now, with the new manifest in place: objects neither it nor
+	// the one before names (packs repair --encrypt replaced, old index
+	// snapshots, the remains of interrupted pushes). The one before stays
+	// whole for a pull that started before this push ended.
+	n, err = collect(ctx, st, m, prev)
+	res.Deleted = int(n)
+	if err != nil {
+		return res, fmt.Errorf("push done (manifest %d), but removing old objects failed: %w", m.Seq, err)
 	}
 	res.Duration = time.Since(start)
 	return res, nil

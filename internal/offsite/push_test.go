@@ -59,6 +59,16 @@ func TestPushPullRoundTrip(t *testing.T) {
 	if third.PackBytes == 0 || third.PackBytes > second.PackBytes*4 {
 		t.Fatalf("index-only worker pushed %d pack bytes for 15 new messages", third.PackBytes)
 	}
+	// Old index snapshots and manifests are removed, two generations kept.
+	for _, d := range []string{indexDir, manifestDir} {
+		objs, err := s.store.List(ctx, d)
+		if err != nil || len(objs) != 2 {
+			t.Fatalf("List(%s) after 3 pushes = %v, %v; want the last two", d, objs, err)
+		}
+	}
+	if third.Deleted != 2 {
+		t.Fatalf("third push deleted %d objects, want manifest 1 and its index", third.Deleted)
+	}
 	again := filepath.Join(t.TempDir(), "again")
 	if _, err := Pull(ctx, s.store, again, nil); err != nil {
 		t.Fatalf("Pull() after the worker's push = %v", err)

@@ -33,6 +33,7 @@ type Store interface {
 	// Stat gives the object, or an error wrapping os.ErrNotExist.
 	Stat(ctx context.Context, key string) (Object, error)
 	List(ctx context.Context, prefix string) ([]Object, error)
+	Delete(ctx context.Context, key string) error
 	// String names the store for messages: "s3://bucket/prefix".
 	String() string
 }
@@ -130,6 +131,13 @@ func (s *S3Store) List(ctx context.Context, prefix string) ([]Object, error) {
 		out = append(out, Object{Key: strings.TrimPrefix(info.Key, s.prefix), Size: info.Size, ETag: strings.Trim(info.ETag, `"`)})
 	}
 	return out, nil
+}
+
+func (s *S3Store) Delete(ctx context.Context, key string) error {
+	if err := s.cl.RemoveObject(ctx, s.bucket, s.prefix+key, minio.RemoveObjectOptions{}); err != nil {
+		return s.explain("delete "+key, err)
+	}
+	return nil
 }
 
 // explain turns S3's error codes into one line a user can act on. Secrets

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/mailkeep/mailkeep/internal/config"
@@ -21,13 +23,21 @@ type OffsiteResult struct {
 	Verify *offsite.VerifyResult
 }
 
+// PrefixEnv overrides offsite.s3.prefix: one config for many workers,
+// each pushing its shard's archive to its own prefix (examples/kubernetes).
+const PrefixEnv = "MAILKEEP_OFFSITE_PREFIX"
+
 // Store opens the store the config names.
 func Store(cfg *config.Config) (*offsite.S3Store, error) {
 	if cfg.Offsite == nil || cfg.Offsite.S3 == nil {
 		return nil, &Error{Usage: true, Err: fmt.Errorf("%s has no offsite: {s3: {...}} section", cfg.Path),
 			Hint: "see 'Off-site and encrypted' in the README"}
 	}
-	st, err := offsite.NewS3(cfg.Offsite.S3)
+	s3 := *cfg.Offsite.S3
+	if p, ok := os.LookupEnv(PrefixEnv); ok {
+		s3.Prefix = strings.Trim(p, "/")
+	}
+	st, err := offsite.NewS3(&s3)
 	if err != nil {
 		return nil, &Error{Usage: true, Err: err}
 	}
@@ -77,6 +87,9 @@ func Push(ctx context.Context, env *Env, o PushOptions) *Outcome {
 type PullOptions struct {
 	Into      string
 	IndexOnly bool
+	// MissingOK makes "no copy there yet" a success that pulls nothing:
+	// a worker's first run.
+	MissingOK bool
 }
 
 // Pull rebuilds an archive from the off-site copy.
@@ -95,6 +108,9 @@ func Pull(ctx context.Context, env *Env, o PullOptions) *Outcome {
 	}
 	res, err := offsite.Pull(ctx, st, o.Into, &offsite.PullOptions{IndexOnly: o.IndexOnly, Keys: keys})
 	out.Offsite = &OffsiteResult{Store: st.String(), Pull: res}
+	if errors.Is(err, offsite.ErrNoCopy) && o.MissingOK {
+		return out.finish(false)
+	}
 	if err != nil {
 		return out.offsiteFail(err).finish(ctx.Err() != nil)
 	}
