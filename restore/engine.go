@@ -13,6 +13,7 @@ import (
 
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/internal/imapconn"
+	"github.com/mailkeep/mailkeep/internal/namespace"
 	"github.com/mailkeep/mailkeep/internal/progress"
 )
 
@@ -43,8 +44,14 @@ type Target struct {
 type Options struct {
 	// Source is the archive account whose mail is restored.
 	Source string
-	// Include chooses source folders by name; nil means all.
+	// Include chooses source folders by canonical name (namespace.Canonical:
+	// the source's personal prefix off, "/" as delimiter) and the source's
+	// delimiter; nil means all.
 	Include func(name string, delim rune) bool
+	// Namespaces are the source namespaces restored; nil: the personal one
+	// only (other users' and public folders a backup was asked to keep are
+	// not the account's mail).
+	Namespaces namespace.Wanted
 	// IncludeDeleted also restores messages gone from the source server.
 	IncludeDeleted bool
 	// AsOf restores the state of that moment: messages archived by then
@@ -183,6 +190,7 @@ type engine struct {
 	// folders it has not checkpointed yet are left for a later round.
 	backupRunning bool
 	listed        []*archive.Folder // dry run: source folders the archive lacks
+	outside       map[int64]bool    // source folders of namespaces not restored (told once)
 
 	q           jobQueue
 	jobs        chan []*job
@@ -270,12 +278,44 @@ func (e *engine) refreshSources() error {
 	}
 	folders = append(folders, e.listed...)
 	var all []sourceFolder
+	names := make([]string, 0, len(folders))
+	var delim rune
 	for _, f := range folders {
 		all = append(all, sourceFolder{Name: f.Name, Delim: delimRune(f.Delimiter), SpecialUse: f.SpecialUse})
+		names = append(names, f.Name)
+		if delim == 0 {
+			delim = delimRune(f.Delimiter)
+		}
 	}
-	prefix, guess := sourcePrefix(all), guessRoles(all)
+	text, err := e.repo.Namespaces(e.ctx, e.o.Source)
+	if err != nil {
+		return archiveErr(err)
+	}
+	ns, guess := namespace.Recorded(text, names, delim), guessRoles(all)
 	for _, f := range folders {
-		if e.srcs[f.ID] != nil || !e.wantFolder(f) {
+		if e.srcs[f.ID] != nil || e.outside[f.ID] {
+			continue
+		}
+		kind := ns.Kind(f.Name)
+		if !e.o.Namespaces.Has(kind) {
+			if e.outside == nil {
+				e.outside = map[int64]bool{}
+			}
+			e.outside[f.ID] = true
+			e.info(f.Name, fmt.Sprintf("left out: archived from the source's %s namespace, not the account's own folders", kind))
+			continue
+		}
+		if !e.wantFolder(f, ns.Canonical(f.Name, delimRune(f.Delimiter))) {
+			continue
+		}
+		prefix := ""
+		if kind == namespace.Personal {
+			prefix = ns.PersonalPrefix()
+		}
+		if e.backupRunning && guess && f.SpecialUse == "" && roleByName(ns.Canonical(f.Name, delimRune(f.Delimiter))) != "" {
+			// Roles are guessed from names only when the source announces
+			// none, which is known once every folder is checkpointed: a
+			// folder named like one (Entwürfe, Sent) waits until then.
 			continue
 		}
 		if e.backupRunning && guess && f.SpecialUse == "" && nameHasRole(f.Name, delimRune(f.Delimiter), prefix) {
@@ -295,6 +335,9 @@ func (e *engine) refreshSources() error {
 				res: &FolderResult{Target: sf.m.Target, How: sf.m.How, SpecialUse: sf.m.SpecialUse}}
 			e.tfs[sf.m.Target] = tf
 			e.res.Folders = append(e.res.Folders, tf.res)
+			if sf.m.Refused != "" {
+				e.folderFailed(tf, errors.New(sf.m.Refused))
+			}
 		}
 		tf.srcs = append(tf.srcs, sf)
 		tf.res.Sources = append(tf.res.Sources, f.Name)
@@ -316,8 +359,8 @@ func delimRune(s string) rune {
 
 // wantFolder applies the folder filter and, for folders gone from the
 // source server, the deleted/as-of choice.
-func (e *engine) wantFolder(f *archive.Folder) bool {
-	if e.o.Include != nil && !e.o.Include(f.Name, delimRune(f.Delimiter)) {
+func (e *engine) wantFolder(f *archive.Folder, canon string) bool {
+	if e.o.Include != nil && !e.o.Include(canon, delimRune(f.Delimiter)) {
 		return false
 	}
 	switch {
@@ -386,7 +429,15 @@ func (e *engine) planRound(full bool) error {
 		if e.ctx.Err() != nil {
 			return e.ctx.Err()
 		}
-		if tf.err != nil || (len(fresh[tf]) == 0 && !full) {
+		if tf.err != nil {
+			// Failed (the target refused to create it, say): its messages
+			// still count as not on the target.
+			for _, p := range fresh[tf] {
+				tf.places[p.id] = p
+			}
+			continue
+		}
+		if len(fresh[tf]) == 0 && !full {
 			continue
 		}
 		if err := e.plan(tf, fresh[tf], full || reloaded[tf]); err != nil {

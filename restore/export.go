@@ -14,6 +14,7 @@ import (
 
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/internal/mailfmt"
+	"github.com/mailkeep/mailkeep/internal/namespace"
 	"github.com/mailkeep/mailkeep/internal/progress"
 )
 
@@ -116,10 +117,18 @@ func exportRun(ctx context.Context, repo *archive.Repo, o *ExportOptions, rep pr
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.Account, err)
 	}
+	// Folders are named as ls and migrate name them: the source's personal
+	// prefix ("INBOX.") off, so INBOX.Sent is exported as Sent.
+	ns, err := exportNamespaces(ctx, repo, o.Account, folders)
+	if err != nil {
+		return err
+	}
 	byID := map[int64]*archive.Folder{}
 	for _, f := range folders {
-		if o.Include == nil || o.Include(f.Name, exportDelim(f)) {
-			byID[f.ID] = f
+		if o.Include == nil || o.Include(ns.Canonical(f.Name, exportDelim(f)), exportDelim(f)) {
+			g := *f
+			g.Name = ns.Relative(f.Name)
+			byID[f.ID] = &g
 		}
 	}
 	totals := exportTotals(ctx, repo, o)
@@ -366,6 +375,24 @@ func exportWhere(e *archive.Entry) string {
 		return "uidl " + e.UIDL
 	}
 	return fmt.Sprintf("uid %d", e.UID)
+}
+
+// exportNamespaces is what the account's backup recorded of the server's
+// namespaces, or a guess from the archived names.
+func exportNamespaces(ctx context.Context, repo *archive.Repo, account string, folders []*archive.Folder) (*namespace.Set, error) {
+	text, err := repo.Namespaces(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(folders))
+	var delim rune
+	for i, f := range folders {
+		names[i] = f.Name
+		if delim == 0 {
+			delim = exportDelim(f)
+		}
+	}
+	return namespace.Recorded(text, names, delim), nil
 }
 
 func exportDelim(f *archive.Folder) rune {

@@ -1,8 +1,11 @@
 package restore
 
 import (
+	"fmt"
 	"strings"
 	"unicode"
+
+	"github.com/mailkeep/mailkeep/internal/namespace"
 )
 
 // Folder mapping: which target folder a source folder's mail goes into.
@@ -12,6 +15,10 @@ import (
 //	a special-use folder (\Sent)   -> the target's folder with that role, whatever its name
 //	anything else                  -> the same levels, joined with the target's delimiter,
 //	                                  under the target's personal namespace prefix ("INBOX.")
+//
+// A name that falls in one of the target's other namespaces (another
+// user's folder, a public folder) is refused: mailkeep writes only into
+// the account's own folders.
 //
 // Levels are cleaned for the target: its delimiter inside a level, the
 // LIST wildcards "*" and "%", control characters, "." and ".." and empty
@@ -27,6 +34,7 @@ type sourceFolder struct {
 // layout is what the target server told about its folders.
 type layout struct {
 	prefix   string            // personal namespace prefix, "" or e.g. "INBOX."
+	ns       *namespace.Set    // the target's namespaces; nil: all personal
 	delim    rune              // hierarchy delimiter, 0 if flat
 	special  map[string]string // special-use attribute -> existing folder
 	exists   map[string]bool   // selectable folders, as listed
@@ -40,6 +48,7 @@ type mapping struct {
 	SpecialUse string // role the target folder has or should be created with
 	How        string // inbox, folder_map, special-use, name
 	Notes      []string
+	Refused    string // why nothing is written there (not the account's own folder), "" if fine
 }
 
 // roleNames are common names of special-use folders, for servers (source
@@ -59,22 +68,17 @@ func roleByName(level string) string { return roleNames[strings.ToLower(strings.
 func isInbox(name string) bool { return strings.EqualFold(name, "INBOX") }
 
 // sourcePrefix recognises a Courier-style source whose folders all live
-// under "INBOX." and returns that prefix, to be taken off before mapping.
+// under "INBOX." and returns that prefix, to be taken off before mapping:
+// for archives that do not record the source's namespaces.
 func sourcePrefix(folders []sourceFolder) string {
-	n := 0
-	for _, f := range folders {
-		if isInbox(f.Name) {
-			continue
-		}
-		if f.Delim != '.' || len(f.Name) <= 6 || !strings.EqualFold(f.Name[:6], "INBOX.") {
+	names := make([]string, len(folders))
+	for i, f := range folders {
+		if f.Delim != '.' && !isInbox(f.Name) {
 			return ""
 		}
-		n++
+		names[i] = f.Name
 	}
-	if n == 0 {
-		return ""
-	}
-	return "INBOX."
+	return namespace.Guess(names, '.').PersonalPrefix()
 }
 
 // guessRoles reports whether source roles should be guessed from names:
@@ -109,9 +113,22 @@ func splitLevels(name string, delim rune) []string {
 	return strings.Split(name, string(delim))
 }
 
-// mapFolder decides where a source folder's mail goes. explicit is the
-// target account's folder_map (config.Account.MapFolder), nil if none.
+// mapFolder decides where a source folder's mail goes. srcPrefix is the
+// source's personal namespace prefix if the folder is in it, else "".
+// explicit is the target account's folder_map (config.Account.MapFolder,
+// which takes the canonical name), nil if none.
 func (l *layout) mapFolder(f sourceFolder, srcPrefix string, guess bool, explicit func(string, rune) (string, bool)) mapping {
+	m := l.mapName(f, srcPrefix, guess, explicit)
+	if l.ns != nil && m.Target != "INBOX" {
+		if sp := l.ns.Of(m.Target); sp.Kind != namespace.Personal {
+			m.Refused = fmt.Sprintf("%s would be in the target's %s namespace (prefix %q), not the account's own folders; "+
+				"nothing is written there (map it elsewhere with folder_map)", quote(m.Target), sp.Kind, sp.Prefix)
+		}
+	}
+	return m
+}
+
+func (l *layout) mapName(f sourceFolder, srcPrefix string, guess bool, explicit func(string, rune) (string, bool)) mapping {
 	m := mapping{Source: f.Name}
 	if isInbox(f.Name) {
 		m.Target, m.How = "INBOX", "inbox"
@@ -122,9 +139,9 @@ func (l *layout) mapFolder(f sourceFolder, srcPrefix string, guess bool, explici
 		rel = rel[len(srcPrefix):]
 	}
 	if explicit != nil {
-		name, ok := explicit(f.Name, f.Delim)
-		if !ok && rel != f.Name {
-			name, ok = explicit(rel, f.Delim)
+		name, ok := explicit(namespace.Canonical(f.Name, f.Delim, srcPrefix), f.Delim)
+		if !ok && srcPrefix != "" {
+			name, ok = explicit(namespace.Canonical(f.Name, f.Delim, ""), f.Delim)
 		}
 		if ok {
 			m.How = "folder_map"

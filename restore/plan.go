@@ -15,9 +15,8 @@ import (
 // changed flags over, and queues the rest for APPEND. all: check the flags
 // of every paired place, not only the fresh ones.
 func (e *engine) plan(tf *tfolder, fresh []*place, all bool) error {
-	if err := e.open(tf); err != nil {
-		return err
-	}
+	// Counted before the folder is opened: if the target refuses to create
+	// it, its messages are the ones not on the target.
 	for _, p := range fresh {
 		tf.places[p.id] = p
 		if p.msgid != "" {
@@ -27,6 +26,9 @@ func (e *engine) plan(tf *tfolder, fresh []*place, all bool) error {
 			}
 			tf.keys[k][p.hash] = true
 		}
+	}
+	if err := e.open(tf); err != nil {
+		return err
 	}
 	// The place the ledger row was written for.
 	var rest []*place

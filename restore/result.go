@@ -105,6 +105,9 @@ func (r *Result) Err() error {
 	if !r.DryRun {
 		for _, f := range r.Folders {
 			switch {
+			case f.Err != nil && f.InSource > f.OnTarget:
+				errs = append(errs, fmt.Errorf("%s/%s: %d of %d source messages are not on the target: %w",
+					r.Target, f.Target, f.InSource-f.OnTarget, f.InSource, f.Err))
 			case f.Err != nil:
 				errs = append(errs, fmt.Errorf("%s/%s: %w", r.Target, f.Target, f.Err))
 			case f.OnTarget != f.InSource:

@@ -9,85 +9,97 @@ import (
 
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/internal/imapconn"
+	"github.com/mailkeep/mailkeep/internal/namespace"
 )
 
 // discover learns the target's personal namespace, delimiter and folders.
+// Only the account's own folders (its personal namespace) count: other
+// users' and public folders a server such as Cyrus lists are neither
+// targets nor special-use folders to map onto.
 func discover(c *imapconn.Conn) (*layout, error) {
 	caps := c.Caps()
 	l := &layout{special: map[string]string{}, exists: map[string]bool{}, useAttrs: caps.Has(imap.CapSpecialUse)}
-	nsKnown := false
-	if caps.Has(imap.CapNamespace) {
-		if ns, err := c.Namespace().Wait(); err == nil && len(ns.Personal) > 0 {
-			l.prefix, l.delim = ns.Personal[0].Prefix, ns.Personal[0].Delim
-			nsKnown = true
-		} else if c.Broken() {
-			return nil, fmt.Errorf("namespace: %w", err)
-		}
-	}
-	if !nsKnown {
-		// RFC 3501 6.3.8: LIST "" "" gives the hierarchy delimiter.
-		if ds, err := c.List("", "", nil).Collect(); err == nil && len(ds) > 0 {
-			l.delim = ds[0].Delim
-		}
-	}
 	opts := &imap.ListOptions{}
 	if l.useAttrs {
 		opts.ReturnSpecialUse = true
 	}
-	lc := c.List("", "*", opts)
+	type entry struct {
+		name       string
+		attrs      []imap.MailboxAttr
+		selectable bool
+	}
+	var entries []entry
 	var names []string
+	var listDelim rune
+	lc := c.List("", "*", opts)
 	for {
 		d := lc.Next()
 		if d == nil {
 			break
 		}
-		if !nsKnown && l.delim == 0 {
-			l.delim = d.Delim
+		if listDelim == 0 {
+			listDelim = d.Delim
 		}
-		selectable := true
+		e := entry{name: d.Mailbox, attrs: d.Attrs, selectable: true}
 		for _, a := range d.Attrs {
-			switch a {
-			case imap.MailboxAttrNoSelect, imap.MailboxAttrNonExistent:
-				selectable = false
-			case imap.MailboxAttrSent, imap.MailboxAttrDrafts, imap.MailboxAttrTrash, imap.MailboxAttrJunk,
-				imap.MailboxAttrArchive, imap.MailboxAttrAll, imap.MailboxAttrFlagged:
-				if _, dup := l.special[string(a)]; !dup {
-					l.special[string(a)] = d.Mailbox
-				}
+			if a == imap.MailboxAttrNoSelect || a == imap.MailboxAttrNonExistent {
+				e.selectable = false
 			}
 		}
-		if selectable {
-			name := d.Mailbox
-			if isInbox(name) {
-				name = "INBOX"
-			}
-			l.exists[name] = true
-			names = append(names, name)
+		if isInbox(e.name) {
+			e.name = "INBOX"
+		}
+		entries = append(entries, e)
+		if e.selectable {
+			names = append(names, e.name)
 		}
 	}
 	if err := lc.Close(); err != nil {
 		// go-imap stops at the first name it cannot decode: what was listed
 		// is right, the rest is unknown. Folders are then created as needed
 		// (an existing one answers ALREADYEXISTS, which is fine).
-		if len(names) == 0 && c.Broken() {
+		if len(entries) == 0 && c.Broken() {
 			return nil, fmt.Errorf("list folders: %w", err)
 		}
 	}
-	if !nsKnown && l.delim == '.' {
-		// Courier-style servers without NAMESPACE keep everything below INBOX.
-		under := 0
-		for _, n := range names {
-			if strings.HasPrefix(n, "INBOX.") {
-				under++
+	if listDelim == 0 {
+		// RFC 3501 6.3.8: LIST "" "" gives the hierarchy delimiter.
+		if ds, err := c.List("", "", nil).Collect(); err == nil && len(ds) > 0 {
+			listDelim = ds[0].Delim
+		}
+	}
+	ns, err := namespace.Discover(c.Client, names, listDelim)
+	if err != nil {
+		return nil, err
+	}
+	l.ns = ns
+	personal := ns.Personal()
+	l.prefix, l.delim = personal.Prefix, listDelim
+	if ns.FromServer {
+		l.delim = delimRune(personal.Delim)
+	}
+	var own []string
+	for _, e := range entries {
+		if ns.Kind(e.name) != namespace.Personal {
+			continue
+		}
+		for _, a := range e.attrs {
+			switch a {
+			case imap.MailboxAttrSent, imap.MailboxAttrDrafts, imap.MailboxAttrTrash, imap.MailboxAttrJunk,
+				imap.MailboxAttrArchive, imap.MailboxAttrAll, imap.MailboxAttrFlagged:
+				if _, dup := l.special[string(a)]; !dup {
+					l.special[string(a)] = e.name
+				}
 			}
 		}
-		if under > 0 && under == len(names)-1 {
-			l.prefix = "INBOX."
+		if e.selectable {
+			l.exists[e.name] = true
+			own = append(own, e.name)
 		}
 	}
 	if len(l.special) == 0 {
 		// No SPECIAL-USE: recognise the usual names of top-level folders.
-		for _, n := range names {
+		for _, n := range own {
 			rel := n
 			if l.prefix != "" && hasPrefixFold(rel, l.prefix) {
 				rel = rel[len(l.prefix):]
@@ -246,8 +258,9 @@ func (e *engine) create(tf *tfolder) error {
 		return fmt.Errorf("create %s: %w", tf.name, err)
 	}
 	alt := e.lay.strictName(tf.name)
-	if c, err = e.planner(); err != nil {
-		return err
+	c, perr := e.planner()
+	if perr != nil {
+		return perr
 	}
 	if err2 := createFolder(c, alt, tf.specialUse, e.canCreateSpecialUse); err2 != nil {
 		return fmt.Errorf("the target refused folder %s (%v) and %s (%v)", quote(tf.name), err, quote(alt), err2)

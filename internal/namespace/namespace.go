@@ -220,3 +220,28 @@ func delimString(d rune) string {
 	}
 	return string(d)
 }
+
+// Recorded is the set an archive recorded for an account (text, as
+// Encode wrote it), or for archives without one a guess from the archived
+// folder names and their delimiter.
+func Recorded(text string, names []string, delim rune) *Set {
+	if s, err := Decode(text); err == nil && s != nil {
+		return s
+	}
+	return Guess(names, delim)
+}
+
+// Relative is name with the personal prefix taken off if the folder is in
+// the personal namespace, its delimiter kept ("INBOX.Archive.2020" ->
+// "Archive.2020" where the prefix is "INBOX."): the levels of Canonical
+// without rewriting them, for writers that map levels themselves.
+func (s *Set) Relative(name string) string {
+	if IsInbox(name) {
+		return "INBOX"
+	}
+	p := s.PersonalPrefix()
+	if p != "" && s.Kind(name) == Personal && len(name) > len(p) && hasPrefixFold(name, p) {
+		return name[len(p):]
+	}
+	return name
+}

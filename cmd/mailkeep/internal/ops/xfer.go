@@ -13,6 +13,7 @@ import (
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/backup"
 	"github.com/mailkeep/mailkeep/internal/config"
+	"github.com/mailkeep/mailkeep/internal/namespace"
 	"github.com/mailkeep/mailkeep/restore"
 )
 
@@ -65,7 +66,11 @@ func Restore(ctx context.Context, env *Env, o RestoreOptions) *Outcome {
 	if err := ArchiveAccount(ctx, repo, o.Source); err != nil {
 		return out.fail(err).finish(false)
 	}
-	res := restore.Restore(ctx, repo, tgt, &restore.Options{Source: o.Source, Include: match(o.Folders),
+	var spaces namespace.Wanted // the archived account's namespaces key, if it is still configured
+	if a := env.Config.Accounts[o.Source]; a != nil {
+		spaces = a.Namespaces
+	}
+	res := restore.Restore(ctx, repo, tgt, &restore.Options{Source: o.Source, Include: match(o.Folders), Namespaces: spaces,
 		IncludeDeleted: o.IncludeDeleted, AsOf: o.AsOf, DryRun: o.DryRun, RepairLineEndings: o.RepairLineEndings}, env.Reporter)
 	if !o.DryRun {
 		env.recordXfer(ctx, repo, res, o.To, "restore", 0)
@@ -98,7 +103,8 @@ func Migrate(ctx context.Context, env *Env, o MigrateOptions) *Outcome {
 	if err != nil {
 		return out.fail(err).finish(false)
 	}
-	ro := &restore.Options{Source: from.Name, Include: include, DryRun: o.DryRun, RepairLineEndings: o.RepairLineEndings}
+	ro := &restore.Options{Source: from.Name, Include: include, Namespaces: from.Namespaces, DryRun: o.DryRun,
+		RepairLineEndings: o.RepairLineEndings}
 	if o.DryRun {
 		ro.SourceFolders = env.sourceFolders(from)
 	}
@@ -263,8 +269,23 @@ func (env *Env) sourceFolders(a *config.Account) func(context.Context) ([]restor
 		if err != nil && len(list) == 0 {
 			return nil, fmt.Errorf("%s: list folders: %w", a.Name, err)
 		}
+		names := make([]string, len(list))
+		var delim rune
+		for i, l := range list {
+			names[i] = l.Mailbox
+			if delim == 0 {
+				delim = l.Delim
+			}
+		}
+		ns, err := namespace.Discover(c.Client, names, delim)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", a.Name, err)
+		}
 		var out []restore.SourceFolder
 		for _, l := range list {
+			if !a.Namespaces.Has(ns.Kind(l.Mailbox)) {
+				continue // not backed up, so not migrated
+			}
 			f := restore.SourceFolder{Name: l.Mailbox, Delim: l.Delim}
 			skip := false
 			for _, at := range l.Attrs {
