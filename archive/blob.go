@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 )
 
 // HasBlob reports whether a message with this hash is stored (committed or
@@ -192,7 +191,7 @@ func (r *Repo) putFrame(ctx context.Context, h Hash, size int64, hi HeaderInfo, 
 	b := Blob{Hash: h, Pack: p.id, Offset: off, Length: length, Size: size, Header: hi}
 	st, err := r.txStmt(ctx, sqlInsertBlob)
 	if err == nil {
-		_, err = st.ExecContext(ctx, h[:], p.id, off, length, size, time.Now().Unix(), hi.MessageID, hi.Subject, hi.From, hi.Date)
+		_, err = st.ExecContext(ctx, h[:], p.id, off, length, size, r.Now().Unix(), hi.MessageID, hi.Subject, hi.From, hi.Date)
 	}
 	if err != nil {
 		return false, r.abortLocked(fmt.Errorf("index: %w", err))

@@ -133,7 +133,7 @@ func (r *Repo) Account(ctx context.Context, name, protocol string) (*Account, er
 		err := tx.QueryRowContext(context.WithoutCancel(ctx), `SELECT id, protocol FROM accounts WHERE name=?`, name).Scan(&a.ID, &a.Protocol)
 		if errors.Is(err, sql.ErrNoRows) {
 			res, err := tx.ExecContext(context.WithoutCancel(ctx), `INSERT INTO accounts(name, protocol, created_at) VALUES(?,?,?)`,
-				name, protocol, time.Now().Unix())
+				name, protocol, r.Now().Unix())
 			if err != nil {
 				return err
 			}
@@ -174,7 +174,7 @@ func (r *Repo) Folder(ctx context.Context, acct *Account, name string) (*Folder,
 		var err error
 		f, err = scanFolder(tx.QueryRowContext(context.WithoutCancel(ctx), `SELECT `+folderCols+` FROM folders WHERE account=? AND name=?`, acct.ID, name))
 		if errors.Is(err, sql.ErrNoRows) {
-			now := time.Now().Unix()
+			now := r.Now().Unix()
 			res, err := tx.ExecContext(context.WithoutCancel(ctx), `INSERT INTO folders(account, name, first_seen, last_seen) VALUES(?,?,?,?)`,
 				acct.ID, name, now, now)
 			if err != nil {
@@ -281,7 +281,7 @@ func (r *Repo) Accounts(ctx context.Context) ([]*Account, error) {
 // AddMessage records that m.Hash was seen at m's place. Seeing the same
 // place again refreshes flags and last_seen and clears gone_since.
 func (r *Repo) AddMessage(ctx context.Context, m *Message) error {
-	now := time.Now().Unix()
+	now := r.Now().Unix()
 	date := ""
 	if !m.InternalDate.IsZero() {
 		date = m.InternalDate.Format(DateLayout)
@@ -304,7 +304,7 @@ func (r *Repo) AddMessage(ctx context.Context, m *Message) error {
 func (r *Repo) SetFlags(ctx context.Context, folder int64, uidvalidity, uid uint32, flags []string, modseq uint64) error {
 	return r.withTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(context.WithoutCancel(ctx), `UPDATE messages SET flags=?, modseq=?, last_seen=? WHERE folder=? AND uidvalidity=? AND uid=? AND uidl=''`,
-			JoinFlags(flags), modseq, time.Now().Unix(), folder, uidvalidity, uid)
+			JoinFlags(flags), modseq, r.Now().Unix(), folder, uidvalidity, uid)
 		return err
 	})
 }

@@ -132,7 +132,7 @@ func (r *Repo) AddLedger(ctx context.Context, e *LedgerEntry) error {
 		return err
 	}
 	if e.At.IsZero() {
-		e.At = time.Now()
+		e.At = r.Now()
 	}
 	err := r.withTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(context.WithoutCancel(ctx), `INSERT INTO ledger(target, folder, uidvalidity, uid, hash, source, how, at, flags)

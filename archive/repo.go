@@ -36,6 +36,10 @@ type Options struct {
 	// Compression is the zstd effort for new messages: "fast", "default"
 	// ("" too) or "better". Readers decode every level.
 	Compression string
+	// Now is the clock that dates what the archive records (first and
+	// last seen, gone since, ledger entries); nil means time.Now. Tests
+	// set it instead of sleeping past the index's one-second resolution.
+	Now func() time.Time
 }
 
 // Repo is an open archive repository. Its methods are safe for concurrent
@@ -60,7 +64,8 @@ type Repo struct {
 	tx       *sql.Tx
 	pack     *packWriter
 	packSize int64
-	pending  map[Hash]Blob // blobs added in the open transaction
+	clock    func() time.Time // Options.Now
+	pending  map[Hash]Blob    // blobs added in the open transaction
 	dirty    bool
 	closed   bool
 	failed   error                // a write failed; the transaction was rolled back for everyone
@@ -91,7 +96,10 @@ func Open(ctx context.Context, dir string, opts *Options) (*Repo, error) {
 		return nil, fmt.Errorf("open archive %s: %w", dir, statErr)
 	}
 
-	r := &Repo{dir: dir, readOnly: opts.ReadOnly, readers: map[int64]*os.File{}, packSize: opts.PackSize}
+	r := &Repo{dir: dir, readOnly: opts.ReadOnly, readers: map[int64]*os.File{}, packSize: opts.PackSize, clock: opts.Now}
+	if r.clock == nil {
+		r.clock = time.Now
+	}
 	if r.packSize <= 0 {
 		r.packSize = 512 << 20
 	}
@@ -386,3 +394,7 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// Now is the time by the archive's clock (Options.Now): what callers pass
+// as "when" for the records they make, such as MarkGone's.
+func (r *Repo) Now() time.Time { return r.clock() }

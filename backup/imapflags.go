@@ -3,7 +3,6 @@ package backup
 import (
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -75,7 +74,7 @@ func (b *imapBackup) findGone(fx *folderRun, serverCount uint32) error {
 	if len(gone) == 0 {
 		return nil
 	}
-	if err := b.repo.MarkGone(b.ctx, f.ID, f.UIDValidity, gone, nil, archive.GoneExpunged, time.Now()); err != nil {
+	if err := b.repo.MarkGone(b.ctx, f.ID, f.UIDValidity, gone, nil, archive.GoneExpunged, b.repo.Now()); err != nil {
 		return err
 	}
 	fx.fr.Gone += int64(len(gone))

@@ -66,7 +66,15 @@ func inproc(t testing.TB, name string, opts *imapsrv.Options) (*imapsrv.Server, 
 
 func newRepo(t testing.TB) *archive.Repo {
 	t.Helper()
-	r, err := archive.Open(context.Background(), t.TempDir(), &archive.Options{Create: true, Purpose: "test"})
+	return newRepoWith(t, &archive.Options{})
+}
+
+// newRepoWith opens a new archive with opts (Create and Purpose set here).
+func newRepoWith(t testing.TB, opts *archive.Options) *archive.Repo {
+	t.Helper()
+	o := *opts
+	o.Create, o.Purpose = true, "test"
+	r, err := archive.Open(context.Background(), t.TempDir(), &o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,13 @@ package restore
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailkeep/mailkeep/archive"
 )
 
 // TestRestoreFromArchive: a restore into an empty account brings every
@@ -15,13 +18,20 @@ import (
 func TestRestoreFromArchive(t *testing.T) {
 	src, sa := inproc(t, "old", nil)
 	seedSample(src, "u", 50)
-	repo := newRepo(t)
+	// The archive's clock, moved by hand: first_seen and gone_since have
+	// one-second resolution, and the moment of AsOf must lie between the
+	// two backups.
+	var mu sync.Mutex
+	clock := time.Now().Truncate(time.Second)
+	archiveNow := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	repo := newRepoWith(t, &archive.Options{Now: archiveNow})
 	ctx := context.Background()
 	sa.backupFn(repo, nil)(ctx)
 	before := snapshot(t, sa)
-	time.Sleep(1100 * time.Millisecond) // first_seen and gone_since have one-second resolution
-	asOf := time.Now()
-	time.Sleep(1100 * time.Millisecond)
+	advance(time.Second)
+	asOf := archiveNow()
+	advance(time.Second)
 
 	// Later: a message deleted on the source, one added.
 	gone := src.Messages("u", "INBOX")[0]
