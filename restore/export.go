@@ -159,7 +159,7 @@ func exportRun(ctx context.Context, repo *archive.Repo, o *ExportOptions, rep pr
 	}
 	var planned []mailfmt.Folder
 	for _, f := range byID {
-		planned = append(planned, mailfmt.Folder{Name: f.Name, Delim: exportDelim(f)})
+		planned = append(planned, mailfmt.Folder{Name: f.Name, Delim: exportDelim(f), Key: f.ID})
 	}
 	if err := names.Plan(planned); err != nil {
 		return fmt.Errorf("%s: %w", o.Account, err)
@@ -285,7 +285,7 @@ func exportRun(ctx context.Context, repo *archive.Repo, o *ExportOptions, rep pr
 			mu.Lock()
 			endFolder()
 			curF = f
-			cur = &ExportFolder{Name: f.Name, Path: names.Path(mailfmt.Folder{Name: f.Name, Delim: exportDelim(f)})}
+			cur = &ExportFolder{Name: f.Name, Path: names.Path(mailfmt.Folder{Name: f.Name, Delim: exportDelim(f), Key: f.ID})}
 			mu.Unlock()
 			t := totals[f.ID]
 			progress.Send(rep, progress.Event{Kind: progress.FolderStart, Account: o.Account, Folder: f.Name,
@@ -352,7 +352,7 @@ func exportOne(ctx context.Context, repo *archive.Repo, w mailfmt.Writer, f *arc
 	if e.UID != 0 {
 		id = strconv.FormatUint(uint64(e.UID), 10) + "-" + e.Hash.String()[:8]
 	}
-	_, err = w.Add(mailfmt.Folder{Name: f.Name, Delim: exportDelim(f)},
+	_, err = w.Add(mailfmt.Folder{Name: f.Name, Delim: exportDelim(f), Key: f.ID},
 		&mailfmt.Message{Body: body, Size: size, Flags: e.Flags, Date: date, ID: id})
 	return err
 }

@@ -80,11 +80,11 @@ func TestEMLRoundTrip(t *testing.T) {
 		date   time.Time
 		id     string
 	}{
-		{Folder{"INBOX", '/'}, "second", d1, "12"},
-		{Folder{"INBOX", '/'}, "first", d0, "11"},
-		{Folder{"INBOX", '/'}, "same name", d1, "12"},
-		{Folder{"Archive/2019", '/'}, "archived", d1, "ab12"},
-		{Folder{".dot/a%b", '/'}, "odd name", d1, "1"},
+		{Folder{Name: "INBOX", Delim: '/'}, "second", d1, "12"},
+		{Folder{Name: "INBOX", Delim: '/'}, "first", d0, "11"},
+		{Folder{Name: "INBOX", Delim: '/'}, "same name", d1, "12"},
+		{Folder{Name: "Archive/2019", Delim: '/'}, "archived", d1, "ab12"},
+		{Folder{Name: ".dot/a%b", Delim: '/'}, "odd name", d1, "1"},
 	}
 	for _, a := range adds {
 		if _, err := w.Add(a.folder, &Message{Body: strings.NewReader(a.raw), Size: int64(len(a.raw)), Date: a.date, ID: a.id}); err != nil {

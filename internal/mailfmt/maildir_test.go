@@ -19,15 +19,15 @@ func TestMaildirPath(t *testing.T) {
 		folder Folder
 		want   string
 	}{
-		{Folder{"INBOX", '/'}, ""},
-		{Folder{"inbox", '/'}, ""},
-		{Folder{"Sent", '/'}, ".Sent"},
-		{Folder{"Archive/2019", '/'}, ".Archive.2019"},
-		{Folder{"INBOX.Archive.2019", '.'}, ".INBOX.Archive.2019"},
-		{Folder{"Entwürfe", '/'}, ".Entw&APw-rfe"},
-		{Folder{"R&D", '/'}, ".R&-D"},
-		{Folder{"john.doe/x", '/'}, ".john&ICQ-doe.x"},
-		{Folder{"a/b.c", '.'}, ".a&IhU-b.c"},
+		{Folder{Name: "INBOX", Delim: '/'}, ""},
+		{Folder{Name: "inbox", Delim: '/'}, ""},
+		{Folder{Name: "Sent", Delim: '/'}, ".Sent"},
+		{Folder{Name: "Archive/2019", Delim: '/'}, ".Archive.2019"},
+		{Folder{Name: "INBOX.Archive.2019", Delim: '.'}, ".INBOX.Archive.2019"},
+		{Folder{Name: "Entwürfe", Delim: '/'}, ".Entw&APw-rfe"},
+		{Folder{Name: "R&D", Delim: '/'}, ".R&-D"},
+		{Folder{Name: "john.doe/x", Delim: '/'}, ".john&ICQ-doe.x"},
+		{Folder{Name: "a/b.c", Delim: '.'}, ".a&IhU-b.c"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.folder.Name, func(t *testing.T) {
@@ -50,12 +50,12 @@ func TestMaildirRoundTrip(t *testing.T) {
 	var ins []in
 	base := time.Date(2019, 3, 4, 5, 6, 7, 0, time.FixedZone("", 3600))
 	for i, m := range sample.Awkward() {
-		ins = append(ins, in{Folder{"INBOX", '/'}, m.Raw, []string{`\Seen`}, base.Add(time.Duration(i) * time.Minute)})
+		ins = append(ins, in{Folder{Name: "INBOX", Delim: '/'}, m.Raw, []string{`\Seen`}, base.Add(time.Duration(i) * time.Minute)})
 	}
 	for i, m := range sample.Generate(40, 3) {
-		ins = append(ins, in{Folder{m.Folder, '/'}, m.Raw, m.Flags, base.Add(time.Duration(i) * time.Hour)})
+		ins = append(ins, in{Folder{Name: m.Folder, Delim: '/'}, m.Raw, m.Flags, base.Add(time.Duration(i) * time.Hour)})
 	}
-	ins = append(ins, in{Folder{"Flags", '/'}, []byte("Subject: all\n\n"),
+	ins = append(ins, in{Folder{Name: "Flags", Delim: '/'}, []byte("Subject: all\n\n"),
 		[]string{`\Answered`, `\Flagged`, `\Deleted`, `\Draft`, `\Seen`, `\Recent`, `$Forwarded`, `Work`, `$Junk`}, base})
 	for i, m := range ins {
 		if _, err := w.Add(m.folder, &Message{Body: bytes.NewReader(m.raw), Size: int64(len(m.raw)), Flags: m.flags, Date: m.date, ID: fmt.Sprint(i)}); err != nil {

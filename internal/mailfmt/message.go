@@ -83,6 +83,10 @@ type Writer interface {
 type Folder struct {
 	Name  string
 	Delim rune
+	// Key tells apart two folders that have the same name and delimiter
+	// (the archive's folder id: a server may list both "INBOX.Sent" and
+	// "Sent", which export names alike); 0 when there is no such need.
+	Key int64
 }
 
 // Levels splits the name at the delimiter: "Archive/2019" -> [Archive 2019].

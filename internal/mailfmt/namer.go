@@ -2,6 +2,7 @@ package mailfmt
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -44,7 +45,7 @@ func NewNamer(format Format, dir string) *Namer {
 	return n
 }
 
-// Plan names the folders in sorted order (name, then delimiter), so that
+// Plan names the folders in sorted order (name, delimiter, key), so that
 // the plain name goes to the same folder whatever the order of export.
 func (n *Namer) Plan(folders []Folder) error {
 	fs := slices.Clone(folders)
@@ -52,7 +53,10 @@ func (n *Namer) Plan(folders []Folder) error {
 		if c := strings.Compare(a.Name, b.Name); c != 0 {
 			return c
 		}
-		return int(a.Delim) - int(b.Delim)
+		if a.Delim != b.Delim {
+			return int(a.Delim) - int(b.Delim)
+		}
+		return cmp.Compare(a.Key, b.Key)
 	})
 	var errs []error
 	for _, f := range fs {
