@@ -203,13 +203,16 @@ func (r *runner) once(ctx context.Context, names []string) error {
 // finishJob reports a job's result: a line (or JSON object) on standard
 // output, on_failure when it failed or partly failed, the metrics file.
 func (r *runner) finishJob(ctx context.Context, cfg *config.Config, j *config.Job, res *jobResult) {
-	if r.g.json {
+	switch {
+	case r.g.quiet && res.Code == exitOK:
+		// -q: nothing on success, so cron mails only when something failed.
+	case r.g.json:
 		b, _ := json.Marshal(struct {
 			Event string `json:"event"`
 			*jobResult
 		}{"job", res})
 		r.g.stdout.Write(append(b, '\n'))
-	} else {
+	default:
 		r.printResult(res)
 	}
 	switch res.Code {

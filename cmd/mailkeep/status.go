@@ -92,6 +92,8 @@ type accountStatus struct {
 	MaxBytesDay   int64      `json:"max_bytes_per_day,omitempty"`
 	BudgetSpent   bool       `json:"budget_spent,omitempty"`
 	MaxAgeSeconds float64    `json:"max_age_seconds,omitempty"`
+	Interrupted   *time.Time `json:"last_interrupted,omitempty"` // the newest backup was stopped by a signal
+	Archive       *holdings  `json:"archive,omitempty"`          // what the archive holds now
 }
 
 // statusAccounts is the default selection of 'status' and the metrics.
@@ -115,7 +117,11 @@ func statusAccounts(ctx context.Context, cfg *config.Config, db *archive.Repo) [
 		}
 	}
 	if len(out) == 0 {
-		return cfg.AccountNames()
+		for _, a := range cfg.AccountNames() {
+			if !cfg.Accounts[a].SkipBackup {
+				out = append(out, a)
+			}
+		}
 	}
 	return out
 }
@@ -210,6 +216,10 @@ func accountStatusOf(ctx context.Context, cfg *config.Config, db *archive.Repo, 
 		return nil, err
 	}
 	st.Failures = h.Failures
+	st.Interrupted = interruptedAfter(h)
+	if st.Archive, err = holdingsOf(ctx, db, account); err != nil {
+		return nil, err
+	}
 	if s := h.LastSuccess; s != nil {
 		t := s.Finished
 		age := now.Sub(t).Seconds()
@@ -251,6 +261,9 @@ func accountStatusOf(ctx context.Context, cfg *config.Config, db *archive.Repo, 
 func (st *accountStatus) line(now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-20s %-8s", st.Account, strings.ToUpper(st.State))
+	if st.Archive != nil {
+		fmt.Fprintf(&b, " %s;", st.Archive)
+	}
 	if st.LastSuccess != nil {
 		fmt.Fprintf(&b, " last good backup %s (%s ago", st.LastSuccess.Local().Format("2006-01-02 15:04 MST"), roughAge(now.Sub(*st.LastSuccess)))
 		if st.MaxAgeSeconds > 0 && st.State == "stale" {
@@ -266,6 +279,9 @@ func (st *accountStatus) line(now time.Time) string {
 			fmt.Fprintf(&b, " job %s", st.FailureJob)
 		}
 		fmt.Fprintf(&b, "): %s", orDash(st.FailureError))
+	}
+	if st.Interrupted != nil {
+		fmt.Fprintf(&b, "; last backup interrupted %s (%s ago; not a failure, the next run resumes)", st.Interrupted.Local().Format("2006-01-02 15:04 MST"), roughAge(now.Sub(*st.Interrupted)))
 	}
 	if st.Failures > 0 {
 		fmt.Fprintf(&b, "; %d failed backups in a row", st.Failures)
@@ -345,6 +361,10 @@ func buildMetrics(ctx context.Context, cfg *config.Config, db *archive.Repo, nam
 		}
 		s.Gauge("mailkeep_backup_last_success_timestamp_seconds", "Unix time of the account's last successful backup, any job; 0: never.", last, "account", a)
 		s.Gauge("mailkeep_backup_consecutive_failures", "Failed backups of the account since its last good one.", float64(st.Failures), "account", a)
+		if h := st.Archive; h != nil {
+			s.Gauge("mailkeep_archive_messages", "Messages the archive holds of the account (on the server or taken off it by mailkeep).", float64(h.Messages), "account", a)
+			s.Gauge("mailkeep_archive_bytes", "Raw bytes of the messages the archive holds of the account.", float64(h.Bytes), "account", a)
+		}
 		if st.MaxBytesDay > 0 {
 			s.Gauge("mailkeep_download_bytes_24h", "Bytes downloaded from the account's server in the last 24 hours.", float64(st.Bytes24h), "account", a)
 			s.Gauge("mailkeep_download_budget_bytes", "The account's max_bytes_per_day.", float64(st.MaxBytesDay), "account", a)

@@ -222,6 +222,16 @@ mailkeep_backup_last_success_timestamp_seconds{account="carol"} 0
 mailkeep_backup_consecutive_failures{account="alice"} 0
 mailkeep_backup_consecutive_failures{account="bob"} 2
 mailkeep_backup_consecutive_failures{account="carol"} 0
+# HELP mailkeep_archive_messages Messages the archive holds of the account (on the server or taken off it by mailkeep).
+# TYPE mailkeep_archive_messages gauge
+mailkeep_archive_messages{account="alice"} 0
+mailkeep_archive_messages{account="bob"} 0
+mailkeep_archive_messages{account="carol"} 0
+# HELP mailkeep_archive_bytes Raw bytes of the messages the archive holds of the account.
+# TYPE mailkeep_archive_bytes gauge
+mailkeep_archive_bytes{account="alice"} 0
+mailkeep_archive_bytes{account="bob"} 0
+mailkeep_archive_bytes{account="carol"} 0
 # HELP mailkeep_last_run_timestamp_seconds Unix time the newest run ended.
 # TYPE mailkeep_last_run_timestamp_seconds gauge
 mailkeep_last_run_timestamp_seconds{account="alice",job="nightly",kind="backup"} %d

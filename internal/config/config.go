@@ -78,6 +78,7 @@ type Account struct {
 
 	Folders     FolderFilter      // which folders to back up (key folders)
 	Delete      bool              // POP3: delete each message once archived (key delete)
+	SkipBackup  bool              // key backup: false: a plain 'mailkeep backup' (no account named) leaves it out
 	DeleteAfter Age               // POP3: delete archived messages this old (key delete_after)
 	Connections int               // max connections to the server (key connections): IMAP default 4, POP3 always 1
 	FolderMap   map[string]string // when writing into this account: source folder -> folder here (key folder_map)

@@ -55,6 +55,7 @@ func (d *decoder) account(n *yaml.Node, path string, a *Account) {
 		"token_command":    str(&a.TokenCommand, false),
 		"folders":          func(v *yaml.Node, p string) { a.Folders = d.folders(v, p) },
 		"delete":           func(v *yaml.Node, p string) { a.Delete = d.boolean(v, p) },
+		"backup":           func(v *yaml.Node, p string) { a.SkipBackup = !d.boolean(v, p) },
 		"delete_after":     func(v *yaml.Node, p string) { a.DeleteAfter = d.age(v, p) },
 		"connections":      func(v *yaml.Node, p string) { a.Connections = d.integer(v, p) },
 		"folder_map": func(v *yaml.Node, p string) {

@@ -15,7 +15,7 @@ import (
 
 // BackupOptions say what to back up.
 type BackupOptions struct {
-	Accounts []string // by name; none: all of the config's
+	Accounts []string // by name; none: all of the config's but those with backup: false
 	DryRun   bool     // count what would be fetched; write nothing
 }
 
@@ -23,7 +23,11 @@ type BackupOptions struct {
 // and records each account's run in the history.
 func Backup(ctx context.Context, env *Env, o BackupOptions) *Outcome {
 	out := &Outcome{Op: "backup", Started: time.Now(), DryRun: o.DryRun}
-	accts, err := env.accounts(o.Accounts)
+	names := o.Accounts
+	if len(names) == 0 {
+		names = env.defaultBackups()
+	}
+	accts, err := env.accounts(names)
 	if err != nil {
 		return out.fail(err).finish(false)
 	}
@@ -66,6 +70,18 @@ func Backup(ctx context.Context, env *Env, o BackupOptions) *Outcome {
 		out.Accounts = append(out.Accounts, backupAccount(r))
 	}
 	return out.finish(ctx.Err() != nil)
+}
+
+// defaultBackups are the accounts a plain 'mailkeep backup' backs up:
+// all but those that say backup: false.
+func (env *Env) defaultBackups() []string {
+	var out []string
+	for _, n := range env.Config.AccountNames() {
+		if !env.Config.Accounts[n].SkipBackup {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // accounts returns the named accounts, or all of them.
