@@ -89,10 +89,16 @@ func (l *logReporter) Report(e progress.Event) {
 		lvl, msg = slog.LevelInfo, "folder done"
 	case progress.Failed:
 		lvl = slog.LevelError
+		if l.ctx.Err() != nil {
+			return // the cancellation's own errors: the job is "interrupted"
+		}
 	case progress.Warning:
 		lvl = slog.LevelWarn
 	case progress.Retry:
 		lvl, msg = slog.LevelWarn, "retrying"
+		if l.ctx.Err() != nil {
+			return
+		}
 	}
 	if !l.log.Enabled(l.ctx, lvl) {
 		return

@@ -194,7 +194,11 @@ func (r *runner) runJob(ctx context.Context, cfg *config.Config, job *config.Job
 		break
 	}
 	lvl := slog.LevelInfo
-	if res.Code != exitOK {
+	switch res.Code {
+	case exitOK:
+	case exitInterrupted:
+		lvl = slog.LevelWarn // not a failure
+	default:
 		lvl = slog.LevelError
 	}
 	attrs := []any{"status", statusOf(res.Code), "exit_code", res.Code}

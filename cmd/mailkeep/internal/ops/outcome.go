@@ -226,6 +226,13 @@ func (o *Outcome) finish(interrupted bool) *Outcome {
 		for _, a := range o.Accounts {
 			if a.State != OK {
 				a.State, a.Err, a.Errors = Interrupted, nil, nil
+				var keep []Count
+				for _, c := range a.Counts {
+					if c.Name != "errors" {
+						keep = append(keep, c)
+					}
+				}
+				a.Counts = keep
 			}
 		}
 		o.Err = nil
