@@ -23,6 +23,7 @@ type Query struct {
 	Folder      string // exact folder name
 	FolderID    int64
 	AfterID     int64     // only places with a larger id (newer than that one)
+	PlaceID     int64     // only the place with this id
 	IncludeGone bool      // also places deleted on the server (mail mailkeep took off it is always included)
 	Since       time.Time // INTERNALDATE on or after
 	Before      time.Time // INTERNALDATE before
@@ -50,6 +51,10 @@ func (r *Repo) Messages(ctx context.Context, q Query) iter.Seq2[*Entry, error] {
 		if q.FolderID != 0 {
 			sqlq += ` AND f.id=?`
 			args = append(args, q.FolderID)
+		}
+		if q.PlaceID != 0 {
+			sqlq += ` AND m.id=?`
+			args = append(args, q.PlaceID)
 		}
 		if q.AfterID != 0 {
 			sqlq += ` AND m.id>?`

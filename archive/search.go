@@ -1,0 +1,193 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailkeep/mailkeep/internal/mailtext"
+)
+
+// The search index: for every stored message a search_docs row (its date
+// and whether it has attachments) and its decoded text in search_fts
+// (FTS5). Messages are indexed once, by hash, in the same transaction
+// that stores them; the places (account, folder, flags) are joined in at
+// query time. An archive made before the index has it built once by
+// BuildSearchIndex.
+
+const (
+	sqlInsertDoc = `INSERT INTO search_docs(hash, date, attachments) VALUES(?,?,?) ON CONFLICT(hash) DO NOTHING`
+	sqlInsertFTS = `INSERT INTO search_fts(rowid, hfrom, hto, hcc, subject, body) VALUES(?,?,?,?,?,?)`
+)
+
+// searchDoc extracts what the index holds of raw.
+func searchDoc(raw []byte) *mailtext.Doc {
+	d := mailtext.Extract(raw)
+	return &d
+}
+
+// indexDocLocked adds h's text to the index in the open transaction.
+// r.mu must be held. stored dates a message that has no Date header.
+func (r *Repo) indexDocLocked(ctx context.Context, h Hash, d *mailtext.Doc, stored time.Time) error {
+	date := stored
+	if d.HasDate {
+		date = d.Date
+	}
+	st, err := r.txStmt(ctx, sqlInsertDoc)
+	if err != nil {
+		return err
+	}
+	res, err := st.ExecContext(ctx, h[:], date.Unix(), d.Attachments)
+	if err != nil {
+		return fmt.Errorf("search index: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	fts, err := r.txStmt(ctx, sqlInsertFTS)
+	if err != nil {
+		return err
+	}
+	if _, err := fts.ExecContext(ctx, id, d.From, d.To, d.Cc, d.Subject, d.Body); err != nil {
+		return fmt.Errorf("search index: %w", err)
+	}
+	return nil
+}
+
+// SearchUnindexed is how many stored messages the search index lacks (all
+// of them in an archive that predates it).
+func (r *Repo) SearchUnindexed(ctx context.Context) (int64, error) {
+	var blobs, docs int64
+	if err := r.rdb.QueryRowContext(ctx, `SELECT count(*) FROM blobs`).Scan(&blobs); err != nil {
+		return 0, fmt.Errorf("index: %w", err)
+	}
+	err := r.rdb.QueryRowContext(ctx, `SELECT count(*) FROM search_docs`).Scan(&docs)
+	if err != nil && strings.Contains(err.Error(), "no such table") {
+		return blobs, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("index: %w", err)
+	}
+	return max(blobs-docs, 0), nil
+}
+
+// BuildSearchIndex indexes every stored message the search index lacks,
+// reading them back from the packs on all cores, and commits every few
+// hundred: interrupted, it goes on where it stopped the next time.
+// progress (may be nil) is told how many of total are done.
+func (r *Repo) BuildSearchIndex(ctx context.Context, progress func(done, total int64)) error {
+	if r.readOnly {
+		return errors.New("search index: archive opened read-only")
+	}
+	total, err := r.SearchUnindexed(ctx)
+	if err != nil || total == 0 {
+		return err
+	}
+	type job struct {
+		b      Blob
+		stored int64
+		doc    *mailtext.Doc
+		err    error
+	}
+	last := []byte{}
+	var done int64
+	for {
+		rows, err := r.rdb.QueryContext(ctx, `SELECT b.hash, b.pack, b.offset, b.length, b.size, b.stored_at FROM blobs b
+			WHERE b.hash>? AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.hash=b.hash) ORDER BY b.hash LIMIT 500`, last)
+		if err != nil {
+			return fmt.Errorf("index: %w", err)
+		}
+		var batch []*job
+		for rows.Next() {
+			j := &job{}
+			var h []byte
+			if err := rows.Scan(&h, &j.b.Pack, &j.b.Offset, &j.b.Length, &j.b.Size, &j.stored); err != nil {
+				rows.Close()
+				return fmt.Errorf("index: %w", err)
+			}
+			copy(j.b.Hash[:], h)
+			last = h
+			batch = append(batch, j)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("index: %w", err)
+		}
+		if len(batch) == 0 {
+			break
+		}
+		var wg sync.WaitGroup
+		next := make(chan *job)
+		for range runtime.GOMAXPROCS(0) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range next {
+					j.doc, j.err = r.docOf(j.b)
+				}
+			}()
+		}
+		for _, j := range batch {
+			next <- j
+		}
+		close(next)
+		wg.Wait()
+		for _, j := range batch {
+			if j.err != nil {
+				// A damaged message is verify's to report; the index goes on
+				// without it (it is tried again next time).
+				continue
+			}
+			err := r.withTx(ctx, func(*sql.Tx) error {
+				return r.indexDocLocked(context.WithoutCancel(ctx), j.b.Hash, j.doc, time.Unix(j.stored, 0))
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if err := r.Commit(ctx); err != nil {
+			return err
+		}
+		done += int64(len(batch))
+		if progress != nil {
+			progress(min(done, total), total)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// docOf reads a stored message back and extracts its text; messages too
+// large to hold are indexed by their first 64 KiB.
+func (r *Repo) docOf(b Blob) (*mailtext.Doc, error) {
+	if b.Size <= bigMessage {
+		raw, err := r.readBlob(b)
+		if err != nil {
+			return nil, err
+		}
+		return searchDoc(raw), nil
+	}
+	rc, err := r.openBlob(b)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var head bytes.Buffer
+	if _, err := head.ReadFrom(io.LimitReader(rc, 64<<10)); err != nil {
+		return nil, err
+	}
+	return searchDoc(head.Bytes()), nil
+}
