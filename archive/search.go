@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailkeep/mailkeep/internal/mailtext"
+	"github.com/mailkeep/mailkeep/internal/progress"
 )
 
 // The search index: for every stored message a search_docs row (its date
@@ -85,8 +86,9 @@ func (r *Repo) SearchUnindexed(ctx context.Context) (int64, error) {
 // BuildSearchIndex indexes every stored message the search index lacks,
 // reading them back from the packs on all cores, and commits every few
 // hundred: interrupted, it goes on where it stopped the next time.
-// progress (may be nil) is told how many of total are done.
-func (r *Repo) BuildSearchIndex(ctx context.Context, progress func(done, total int64)) error {
+// rep (may be nil) gets a FolderStart with the total, an Item per
+// message and a FolderDone, for account "search" and folder "index".
+func (r *Repo) BuildSearchIndex(ctx context.Context, rep progress.Reporter) error {
 	if r.readOnly {
 		return errors.New("search index: archive opened read-only")
 	}
@@ -101,7 +103,8 @@ func (r *Repo) BuildSearchIndex(ctx context.Context, progress func(done, total i
 		err    error
 	}
 	last := []byte{}
-	var done int64
+	progress.Send(rep, progress.Event{Kind: progress.FolderStart, Account: "search", Folder: "index", Total: total})
+	defer progress.Send(rep, progress.Event{Kind: progress.FolderDone, Account: "search", Folder: "index"})
 	for {
 		rows, err := r.rdb.QueryContext(ctx, `SELECT b.hash, b.pack, b.offset, b.length, b.size, b.stored_at FROM blobs b
 			WHERE b.hash>? AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.hash=b.hash) ORDER BY b.hash LIMIT 500`, last)
@@ -159,9 +162,8 @@ func (r *Repo) BuildSearchIndex(ctx context.Context, progress func(done, total i
 		if err := r.Commit(ctx); err != nil {
 			return err
 		}
-		done += int64(len(batch))
-		if progress != nil {
-			progress(min(done, total), total)
+		for _, j := range batch {
+			progress.Send(rep, progress.Event{Kind: progress.Item, Account: "search", Folder: "index", Bytes: j.b.Size})
 		}
 		if err := ctx.Err(); err != nil {
 			return err

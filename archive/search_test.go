@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/mailkeep/mailkeep/internal/progress"
 )
 
 type searchFixture struct {
@@ -171,11 +173,12 @@ func TestBuildSearchIndex(t *testing.T) {
 	if got := fx.search(t, "invoice", false); len(got) != 0 {
 		t.Fatalf("search before the build = %q", got)
 	}
-	var calls []int64
-	if err := fx.repo.BuildSearchIndex(ctx, func(done, total int64) { calls = append(calls, done, total) }); err != nil {
+	var calls []string
+	rep := progress.Func(func(e progress.Event) { calls = append(calls, fmt.Sprintf("%s %d", e.Kind, e.Total)) })
+	if err := fx.repo.BuildSearchIndex(ctx, rep); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := fx.repo.SearchUnindexed(ctx); n != 0 || fmt.Sprint(calls) != "[5 5]" {
+	if n, _ := fx.repo.SearchUnindexed(ctx); n != 0 || len(calls) != 7 || calls[0] != "folder-start 5" {
 		t.Errorf("after the build: %d unindexed, progress %v", n, calls)
 	}
 	if got := fx.search(t, "from:carol", true); len(got) != 2 {
