@@ -22,12 +22,13 @@ type Query struct {
 	Account     string
 	Folder      string // exact folder name
 	FolderID    int64
-	AfterID     int64     // only places with a larger id (newer than that one)
-	PlaceID     int64     // only the place with this id
-	IncludeGone bool      // also places deleted on the server (mail mailkeep took off it is always included)
-	Since       time.Time // INTERNALDATE on or after
-	Before      time.Time // INTERNALDATE before
-	AsOf        time.Time // state as it was then: seen by then, not gone by then
+	AfterID     int64          // only places with a larger id (newer than that one)
+	PlaceID     int64          // only the place with this id
+	Only        map[int64]bool // only these place ids (search results); nil: any
+	IncludeGone bool           // also places deleted on the server (mail mailkeep took off it is always included)
+	Since       time.Time      // INTERNALDATE on or after
+	Before      time.Time      // INTERNALDATE before
+	AsOf        time.Time      // state as it was then: seen by then, not gone by then
 }
 
 // Messages iterates over the message places q selects, by account,
@@ -92,6 +93,9 @@ func (r *Repo) Messages(ctx context.Context, q Query) iter.Seq2[*Entry, error] {
 			}
 			e.FirstSeen, e.LastSeen, e.GoneSince = fromUnix(first), fromUnix(last), fromUnix(gone)
 			e.InternalDate = EffectiveDate(e.InternalDate, e.Header.Date, e.FirstSeen)
+			if q.Only != nil && !q.Only[e.ID] {
+				continue
+			}
 			if !q.Since.IsZero() && e.InternalDate.Before(q.Since) {
 				continue
 			}

@@ -54,6 +54,9 @@ type Options struct {
 	Namespaces namespace.Wanted
 	// IncludeDeleted also restores messages gone from the source server.
 	IncludeDeleted bool
+	// Only restores just these message places (ids, as search gives
+	// them); nil means all.
+	Only map[int64]bool
 	// AsOf restores the state of that moment: messages archived by then
 	// and not gone by then.
 	AsOf time.Time

@@ -31,6 +31,9 @@ type ExportOptions struct {
 	Since, Before time.Time
 	// IncludeDeleted also exports messages gone from the server.
 	IncludeDeleted bool
+	// Only exports just these message places (ids, as search gives
+	// them); nil means all.
+	Only map[int64]bool
 	// Force writes into a directory that is not empty.
 	Force bool
 	// DryRun counts what would be written and writes nothing.
@@ -262,7 +265,7 @@ func exportRun(ctx context.Context, repo *archive.Repo, o *ExportOptions, rep pr
 			}
 		}()
 	}
-	q := archive.Query{Account: o.Account, IncludeGone: o.IncludeDeleted, Since: o.Since, Before: o.Before}
+	q := archive.Query{Account: o.Account, IncludeGone: o.IncludeDeleted, Since: o.Since, Before: o.Before, Only: o.Only}
 	var iterErr error
 	for e, err := range repo.Messages(ctx, q) {
 		if err != nil {
@@ -446,7 +449,7 @@ func exportCheckOut(o *ExportOptions) error {
 // is stored with its zone), so with them the totals are left unknown.
 func exportTotals(ctx context.Context, repo *archive.Repo, o *ExportOptions) map[int64][2]int64 {
 	out := map[int64][2]int64{}
-	if !o.Since.IsZero() || !o.Before.IsZero() {
+	if !o.Since.IsZero() || !o.Before.IsZero() || o.Only != nil {
 		return out
 	}
 	counts, err := repo.FolderCounts(ctx, o.Account, o.IncludeDeleted)

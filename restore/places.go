@@ -11,7 +11,7 @@ func (e *engine) loadPlaces(sf *srcFolder, after int64) ([]*place, error) {
 	if sf.f.ID < 0 {
 		return nil, nil // not archived yet (dry run)
 	}
-	q := archive.Query{FolderID: sf.f.ID, AfterID: after, IncludeGone: e.o.IncludeDeleted, AsOf: e.o.AsOf}
+	q := archive.Query{FolderID: sf.f.ID, AfterID: after, IncludeGone: e.o.IncludeDeleted, AsOf: e.o.AsOf, Only: e.o.Only}
 	var out []*place
 	for m, err := range e.repo.Messages(e.ctx, q) {
 		if err != nil {

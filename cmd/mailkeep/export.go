@@ -22,8 +22,9 @@ func newExportCmd(g *globals) *cobra.Command {
 		folders, exclude                       []string
 		includeDeleted, force, dryRun, sync    bool
 	}
+	var sel selection
 	cmd := &cobra.Command{
-		Use:   "export ACCOUNT --format maildir|mbox|eml --out DIR",
+		Use:   "export [ACCOUNT] --format maildir|mbox|eml --out DIR",
 		Short: "Write an account's archived mail out as Maildir, mbox or .eml files",
 		Long: `Writes the archived messages of ACCOUNT into DIR:
 
@@ -40,13 +41,19 @@ notmuch, mbsync), .eml files the exact bytes; --line-endings exact|lf|crlf
 chooses. Only a message whose line ends are all of one kind is converted,
 so import gives the archived bytes back; any other is written as it is.
 
-Messages gone from the server are left out unless --include-deleted.
+Messages deleted on the server are left out unless --include-deleted; mail
+mailkeep took off the server (POP3 delete, cleanup) is always exported.
+--query Q exports just what 'mailkeep search Q' finds, --id N just that
+message (ACCOUNT may then be left out).
 Nothing appears under its final name before it is complete. DIR must be
 empty or new, unless --force: then a Maildir or .eml tree of an earlier
 export is brought up to date (new messages added, Maildir flags updated,
 nothing written twice), and mbox files are replaced.`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && !sel.active() {
+				return usageErr("ACCOUNT is required (or --query/--id to choose messages)")
+			}
 			format := mailfmt.Format(strings.ToLower(o.format))
 			switch format {
 			case mailfmt.Maildir, mailfmt.Mbox, mailfmt.EML:
@@ -79,8 +86,22 @@ nothing written twice), and mbox files are replaced.`,
 			if err != nil {
 				return err
 			}
+			account := ""
+			if len(args) == 1 {
+				account = args[0]
+			}
+			var only map[int64]bool
+			if sel.active() {
+				sel.includeDeleted = o.includeDeleted
+				c, acct, err := g.resolveSelection(cmd.Context(), dir, &sel, account)
+				if err != nil {
+					return err
+				}
+				// What was chosen is exported, wherever it is now.
+				only, account, o.includeDeleted = c.only, acct, true
+			}
 			res := ops.Export(cmd.Context(), g.env(g.xferConfig(), newUI(g, "exported")), ops.ExportOptions{
-				Archive: dir, Account: args[0], Format: format, Out: o.out,
+				Archive: dir, Account: account, Only: only, Format: format, Out: o.out,
 				Folders: config.FolderFilter{Include: o.folders, Exclude: o.exclude},
 				Since:   since, Before: before, IncludeDeleted: o.includeDeleted,
 				Force: o.force, DryRun: o.dryRun, Sync: o.sync, LineEndings: lines,
@@ -104,6 +125,7 @@ nothing written twice), and mbox files are replaced.`,
 	f.BoolVar(&o.sync, "sync", false, "fsync every file before renaming it into place (slower; mbox files are always synced)")
 	f.StringVar(&o.lineEndings, "line-endings", "", "exact, lf or crlf (default: lf for maildir and mbox, exact for eml)")
 	f.StringVar(&o.archiveDir, "archive", "", "archive directory (default: archive: from the config)")
+	sel.add(cmd, "export")
 	return cmd
 }
 

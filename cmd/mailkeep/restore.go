@@ -48,8 +48,9 @@ func newRestoreCmd(g *globals) *cobra.Command {
 	var x xferFlags
 	var includeDeleted bool
 	var asOf string
+	var sel selection
 	cmd := &cobra.Command{
-		Use:   "restore ACCOUNT --to TARGET",
+		Use:   "restore [ACCOUNT] --to TARGET",
 		Short: "APPEND archived mail of an account into an IMAP account",
 		Long: `Copies the archived mail of ACCOUNT (an account name in the archive) into
 the IMAP account TARGET of the configuration: every folder (or those chosen
@@ -69,12 +70,22 @@ By default the latest state is restored; --include-deleted also brings
 back messages deleted on the source server, --as-of the state of a day.
 At the end a table shows, per folder, the messages in the source, on the
 target, copied, adopted, and skipped with the reason. The exit status is 0
-only when every source message is on the target.`,
-		Args: cobra.ExactArgs(1),
+only when every source message is on the target.
+
+--query Q restores just what 'mailkeep search Q' finds, --id N just that
+message, each into its own folder; ACCOUNT may then be left out, and
+without --to the mail goes back into the account it came from.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			to, _ := cmd.Flags().GetString("to")
-			if to == "" {
+			if len(args) == 0 && !sel.active() {
+				return usageErr("ACCOUNT is required (or --query/--id to choose messages)")
+			}
+			if to == "" && !sel.active() {
 				return usageErr("--to TARGET is required: the IMAP account to restore into")
+			}
+			if sel.active() && asOf != "" {
+				return usageErr("--as-of does not go with --query or --id")
 			}
 			if err := x.check(); err != nil {
 				return err
@@ -93,8 +104,26 @@ only when every source message is on the target.`,
 			if err != nil {
 				return err
 			}
-			o := ops.Restore(cmd.Context(), g.env(cfg, newUI(g, "copied")), ops.RestoreOptions{Source: args[0], To: to,
-				Folders: x.filter(), IncludeDeleted: includeDeleted, AsOf: when, DryRun: x.dryRun, RepairLineEndings: x.repair})
+			source := ""
+			if len(args) == 1 {
+				source = args[0]
+			}
+			ro := ops.RestoreOptions{Source: source, To: to, Folders: x.filter(), IncludeDeleted: includeDeleted, AsOf: when,
+				DryRun: x.dryRun, RepairLineEndings: x.repair}
+			if sel.active() {
+				sel.includeDeleted = includeDeleted
+				c, acct, err := g.resolveSelection(cmd.Context(), cfg.Archive, &sel, source)
+				if err != nil {
+					return err
+				}
+				// What was chosen is restored, wherever it is now; by
+				// default into the account it came from.
+				ro.Source, ro.Only, ro.OnlyFolders, ro.IncludeDeleted = acct, c.only, c.accounts[acct], true
+				if ro.To == "" {
+					ro.To = acct
+				}
+			}
+			o := ops.Restore(cmd.Context(), g.env(cfg, newUI(g, "copied")), ro)
 			if o.Xfer != nil {
 				g.printReconciliation("restore", o.Xfer)
 			}
@@ -105,6 +134,7 @@ only when every source message is on the target.`,
 	cmd.Flags().BoolVar(&includeDeleted, "include-deleted", false, "also restore messages deleted on the source server")
 	cmd.Flags().StringVar(&asOf, "as-of", "", "restore the state of this day (YYYY-MM-DD, its end in local time) or moment (RFC 3339)")
 	x.add(cmd)
+	sel.add(cmd, "restore")
 	return cmd
 }
 

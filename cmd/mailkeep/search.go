@@ -103,7 +103,8 @@ Exit status 1 when nothing matches.`,
 // lock. When another mailkeep holds the lock, the search goes on over
 // what is indexed, with a warning.
 func (g *globals) openSearchable(ctx context.Context, dir string) (*archive.Repo, error) {
-	repo, err := openArchiveRO(ctx, dir)
+	env := g.env(g.xferConfig(), nil)
+	repo, err := env.OpenArchiveReader(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -116,14 +117,14 @@ func (g *globals) openSearchable(ctx context.Context, dir string) (*archive.Repo
 		return repo, nil
 	}
 	repo.Close()
-	w, err := archive.Open(ctx, dir, &archive.Options{Purpose: "mailkeep search (building the search index)", LockWait: 2 * time.Second})
+	w, err := env.OpenArchiveWriter(ctx, dir, "mailkeep search (building the search index)")
 	var le *archive.LockedError
 	switch {
 	case errors.As(err, &le):
 		fmt.Fprintf(g.stderr, "mailkeep: warning: the search index lacks %d messages and cannot be built now (%v); results may be incomplete\n",
 			missing, termsafe.Error(err))
 	case err != nil:
-		return nil, &exitError{code: exitFailed, err: err}
+		return nil, err
 	default:
 		if !g.quiet && !g.json {
 			fmt.Fprintf(g.stderr, "mailkeep: building the search index (%d messages, once)\n", missing)
@@ -134,7 +135,7 @@ func (g *globals) openSearchable(ctx context.Context, dir string) (*archive.Repo
 			return nil, &exitError{code: exitFailed, err: fmt.Errorf("search index: %w", err)}
 		}
 	}
-	return openArchiveRO(ctx, dir)
+	return env.OpenArchiveReader(ctx, dir)
 }
 
 func (g *globals) printHits(hits []archive.SearchHit) {

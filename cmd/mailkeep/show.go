@@ -57,7 +57,7 @@ stripped to text) and the list of its parts.
 				return err
 			}
 			ctx := cmd.Context()
-			repo, err := openArchiveRO(ctx, dir)
+			repo, err := g.env(g.xferConfig(), nil).OpenArchiveReader(ctx, dir)
 			if err != nil {
 				return err
 			}

@@ -27,6 +27,7 @@ type ExportOptions struct {
 	DryRun         bool
 	Sync           bool
 	LineEndings    mailfmt.LineEndings // "" = the format's default
+	Only           map[int64]bool      // just these message places (search results); nil: all
 }
 
 // Export writes an account's archived mail out as files.
@@ -43,7 +44,7 @@ func Export(ctx context.Context, env *Env, o ExportOptions) *Outcome {
 	r := restore.Export(ctx, repo, &restore.ExportOptions{
 		Account: o.Account, Format: o.Format, Out: o.Out, Include: o.Folders.Match,
 		Since: o.Since, Before: o.Before, IncludeDeleted: o.IncludeDeleted,
-		Force: o.Force, DryRun: o.DryRun, Sync: o.Sync, LineEndings: o.LineEndings,
+		Force: o.Force, DryRun: o.DryRun, Sync: o.Sync, LineEndings: o.LineEndings, Only: o.Only,
 	}, env.Reporter)
 	out.Export = r
 	a := &Account{Name: r.Account, Bytes: r.Bytes, Started: r.Started, Done: r.Finished, Errors: r.Errors, Err: r.Err(),

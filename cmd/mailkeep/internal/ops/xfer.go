@@ -26,6 +26,10 @@ type RestoreOptions struct {
 	AsOf              time.Time
 	DryRun            bool
 	RepairLineEndings bool
+	// Only restores just these message places (search results), into
+	// the folders they are in; nil: all. OnlyFolders names those folders.
+	Only        map[int64]bool
+	OnlyFolders map[string]bool
 }
 
 // MigrateOptions say what to copy from where to where.
@@ -70,7 +74,16 @@ func Restore(ctx context.Context, env *Env, o RestoreOptions) *Outcome {
 	if a := env.Config.Accounts[o.Source]; a != nil {
 		spaces = a.Namespaces
 	}
-	res := restore.Restore(ctx, repo, tgt, &restore.Options{Source: o.Source, Include: match(o.Folders), Namespaces: spaces,
+	include := match(o.Folders)
+	if o.Only != nil {
+		// Only the folders the chosen messages are in, so that no other
+		// folder is created on the target.
+		inner := include
+		include = func(name string, delim rune) bool {
+			return o.OnlyFolders[name] && (inner == nil || inner(name, delim))
+		}
+	}
+	res := restore.Restore(ctx, repo, tgt, &restore.Options{Source: o.Source, Include: include, Only: o.Only, Namespaces: spaces,
 		IncludeDeleted: o.IncludeDeleted, AsOf: o.AsOf, DryRun: o.DryRun, RepairLineEndings: o.RepairLineEndings}, env.Reporter)
 	if !o.DryRun {
 		env.recordXfer(ctx, repo, res, o.To, "restore", 0)
