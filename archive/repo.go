@@ -166,7 +166,7 @@ func sqliteDSN(path string, readOnly bool) string {
 func (r *Repo) openDB(ctx context.Context) error {
 	path := filepath.Join(r.dir, "index.db")
 	if !r.readOnly {
-		wdb, err := sql.Open("sqlite", sqliteDSN(path, false))
+		wdb, err := openIndexDB(sqliteDSN(path, false), r.dir, true) // searchdb.go: search.db attached
 		if err != nil {
 			return err
 		}
@@ -188,7 +188,7 @@ func (r *Repo) openDB(ctx context.Context) error {
 			return fmt.Errorf("index %s: %w", path, err)
 		}
 	}
-	rdb, err := sql.Open("sqlite", sqliteDSN(path, false))
+	rdb, err := openIndexDB(sqliteDSN(path, false), r.dir, false)
 	if err != nil {
 		return err
 	}
@@ -336,6 +336,7 @@ func (r *Repo) Close() error {
 		st.Close()
 	}
 	if r.wdb != nil {
+		r.wdb.Exec(`PRAGMA search.wal_checkpoint(TRUNCATE)`)
 		if _, err := r.wdb.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 			errs = append(errs, err)
 		}

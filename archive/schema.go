@@ -103,17 +103,18 @@ CREATE INDEX IF NOT EXISTS ledger_target ON ledger(target, folder, uidvalidity);
 CREATE INDEX IF NOT EXISTS ledger_source ON ledger(target, source);
 ` + searchSchemaSQL
 
-// searchSchemaSQL is the search index (search.go): one search_docs row per
-// stored message, and its text in a contentless FTS5 table whose rowid is
-// the search_docs id. Archives made before it get it on first use.
+// searchSchemaSQL is the search index (search.go), in search.db
+// (searchdb.go): one search_docs row per stored message, and its text in a
+// contentless FTS5 table whose rowid is the search_docs id. Archives made
+// before it get it on first use.
 const searchSchemaSQL = `
-CREATE TABLE IF NOT EXISTS search_docs (
+CREATE TABLE IF NOT EXISTS search.search_docs (
 	id          INTEGER PRIMARY KEY,
 	hash        BLOB NOT NULL UNIQUE,
 	date        INTEGER NOT NULL,
 	attachments INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS search_docs_date ON search_docs(date);
-CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(hfrom, hto, hcc, subject, body,
+CREATE INDEX IF NOT EXISTS search.search_docs_date ON search_docs(date);
+CREATE VIRTUAL TABLE IF NOT EXISTS search.search_fts USING fts5(hfrom, hto, hcc, subject, body,
 	content='', tokenize='unicode61 remove_diacritics 2');
 `

@@ -24,8 +24,8 @@ import (
 // BuildSearchIndex.
 
 const (
-	sqlInsertDoc = `INSERT INTO search_docs(hash, date, attachments) VALUES(?,?,?) ON CONFLICT(hash) DO NOTHING`
-	sqlInsertFTS = `INSERT INTO search_fts(rowid, hfrom, hto, hcc, subject, body) VALUES(?,?,?,?,?,?)`
+	sqlInsertDoc = `INSERT INTO search.search_docs(hash, date, attachments) VALUES(?,?,?) ON CONFLICT(hash) DO NOTHING`
+	sqlInsertFTS = `INSERT INTO search.search_fts(rowid, hfrom, hto, hcc, subject, body) VALUES(?,?,?,?,?,?)`
 )
 
 // searchDoc extracts what the index holds of raw.
@@ -73,7 +73,7 @@ func (r *Repo) SearchUnindexed(ctx context.Context) (int64, error) {
 	if err := r.rdb.QueryRowContext(ctx, `SELECT count(*) FROM blobs`).Scan(&blobs); err != nil {
 		return 0, fmt.Errorf("index: %w", err)
 	}
-	err := r.rdb.QueryRowContext(ctx, `SELECT count(*) FROM search_docs`).Scan(&docs)
+	err := r.rdb.QueryRowContext(ctx, `SELECT count(*) FROM search.search_docs`).Scan(&docs)
 	if err != nil && strings.Contains(err.Error(), "no such table") {
 		return blobs, nil
 	}
@@ -107,7 +107,7 @@ func (r *Repo) BuildSearchIndex(ctx context.Context, rep progress.Reporter) erro
 	defer progress.Send(rep, progress.Event{Kind: progress.FolderDone, Account: "search", Folder: "index"})
 	for {
 		rows, err := r.rdb.QueryContext(ctx, `SELECT b.hash, b.pack, b.offset, b.length, b.size, b.stored_at FROM blobs b
-			WHERE b.hash>? AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.hash=b.hash) ORDER BY b.hash LIMIT 500`, last)
+			WHERE b.hash>? AND NOT EXISTS (SELECT 1 FROM search.search_docs d WHERE d.hash=b.hash) ORDER BY b.hash LIMIT 500`, last)
 		if err != nil {
 			return fmt.Errorf("index: %w", err)
 		}

@@ -159,7 +159,7 @@ func TestBuildSearchIndex(t *testing.T) {
 	fx := newSearchFixture(t)
 	ctx := context.Background()
 	// Forget the index, as in an archive that predates it.
-	for _, q := range []string{`DELETE FROM search_docs`, `INSERT INTO search_fts(search_fts) VALUES('delete-all')`} {
+	for _, q := range []string{`DELETE FROM search.search_docs`, `INSERT INTO search.search_fts(search_fts) VALUES('delete-all')`} {
 		fx.repo.mu.Lock()
 		_, err := fx.repo.wdb.Exec(q)
 		fx.repo.mu.Unlock()

@@ -255,7 +255,7 @@ func (q *SearchQuery) where() (string, []any, bool, error) {
 				fts = append(fts, ftsExpr(t))
 				continue
 			}
-			conds = append(conds, `d.id NOT IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ?)`)
+			conds = append(conds, `d.id NOT IN (SELECT rowid FROM search.search_fts WHERE search_fts MATCH ?)`)
 			args = append(args, ftsExpr(t))
 		case "folder":
 			conds = append(conds, not(`f.name LIKE ? ESCAPE '\'`, t.Neg))
@@ -296,7 +296,7 @@ func (q *SearchQuery) where() (string, []any, bool, error) {
 		}
 	}
 	if len(fts) > 0 {
-		conds = append(conds, `d.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ?)`)
+		conds = append(conds, `d.id IN (SELECT rowid FROM search.search_fts WHERE search_fts MATCH ?)`)
 		args = append(args, strings.Join(fts, " AND "))
 	}
 	if len(conds) == 0 {
@@ -320,7 +320,7 @@ func (r *Repo) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) {
 	}
 	sqlq := `SELECT m.id, m.folder, m.uid, m.uidl, m.hash, m.size, m.flags, m.gone_since, m.gone_reason,
 		a.name, f.name, d.date, b.sender, b.subject
-		FROM search_docs d JOIN messages m ON m.hash=d.hash JOIN folders f ON f.id=m.folder
+		FROM search.search_docs d JOIN messages m ON m.hash=d.hash JOIN folders f ON f.id=m.folder
 		JOIN accounts a ON a.id=f.account JOIN blobs b ON b.hash=d.hash
 		WHERE ` + where + ` ORDER BY d.date DESC, m.id DESC`
 	if q.Limit > 0 {
