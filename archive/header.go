@@ -5,6 +5,8 @@ import (
 	"io"
 	"mime"
 	"strings"
+
+	"github.com/mailkeep/mailkeep/internal/termsafe"
 )
 
 // HeaderInfo is what ls and restore's duplicate detection need from a
@@ -93,19 +95,22 @@ func decodeWords(s string) string {
 	return s
 }
 
-// clean makes a header value safe to show on one line: valid UTF-8, no
-// control characters, bounded length.
+// clean makes a header value safe to show on one line: valid UTF-8,
+// bounded length, white space of folded lines as spaces, every other
+// control character escaped as every output of mailkeep escapes it
+// (internal/termsafe: ESC is shown as \x1b, never sent to a terminal).
 func clean(s string) string {
 	if len(s) > 500 {
 		s = s[:500]
 	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+	s = strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\r' || r == '\n' {
 			return ' '
 		}
 		return r
 	}, s)
+	return termsafe.String(s)
 }
 
 // charsetReader knows the charsets that cover nearly all real mail headers

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mailkeep/mailkeep/backup"
 	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
+	"github.com/mailkeep/mailkeep/internal/termsafe"
 )
 
 func init() { subcommands = append(subcommands, newBackupCmd) }
@@ -62,7 +63,7 @@ func (g *globals) printBackupSummary(results []*backup.Result) {
 			status = "ok, stopped early: " + r.Budget + "; the next run continues"
 		}
 		fmt.Fprintf(g.stdout, "%-20s %s %d, already archived %d, %s, flags changed %d, gone %d, %.1fs  %s\n",
-			r.Account, verb, r.New, r.Seen, humanBytes(r.Bytes), r.Flags, r.Gone, r.Finished.Sub(r.Started).Seconds(), status)
+			termsafe.String(r.Account), verb, r.New, r.Seen, humanBytes(r.Bytes), r.Flags, r.Gone, r.Finished.Sub(r.Started).Seconds(), status)
 		if r.Deleted > 0 {
 			fmt.Fprintf(g.stdout, "%-20s deleted from the server: %d (archived and verified first)\n", "", r.Deleted)
 		}

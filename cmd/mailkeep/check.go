@@ -14,6 +14,7 @@ import (
 	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
 	"github.com/mailkeep/mailkeep/internal/config"
 	"github.com/mailkeep/mailkeep/internal/namespace"
+	"github.com/mailkeep/mailkeep/internal/termsafe"
 )
 
 func init() { subcommands = append(subcommands, newCheckCmd) }
@@ -183,15 +184,16 @@ func (g *globals) printCheck(r checkReport) {
 		return
 	}
 	var total uint32
-	fmt.Fprintf(g.stdout, "%s: %s %s: logged in; capabilities: %s\n", r.account, r.protocol, r.addr, strings.Join(r.caps, " "))
+	fmt.Fprintf(g.stdout, "%s: %s %s: logged in; capabilities: %s\n", termsafe.String(r.account), r.protocol, r.addr,
+		termsafe.String(strings.Join(r.caps, " ")))
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	for _, f := range r.folders {
-		fmt.Fprintf(tw, "  %d\t%s\t%s\n", f.messages, f.name, f.specialUse)
+		fmt.Fprintf(tw, "  %d\t%s\t%s\n", f.messages, termsafe.String(f.name), termsafe.String(f.specialUse))
 		total += f.messages
 	}
 	tw.Flush()
 	fmt.Fprintf(g.stdout, "  %d messages in %d folders\n", total, len(r.folders))
 	for _, n := range r.notes {
-		fmt.Fprintf(g.stdout, "  note: %s\n", n)
+		fmt.Fprintf(g.stdout, "  note: %s\n", safeLine(n))
 	}
 }

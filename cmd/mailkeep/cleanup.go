@@ -14,6 +14,7 @@ import (
 	"github.com/mailkeep/mailkeep/backup"
 	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
 	"github.com/mailkeep/mailkeep/internal/config"
+	"github.com/mailkeep/mailkeep/internal/termsafe"
 )
 
 func init() { subcommands = append(subcommands, newCleanupCmd) }
@@ -211,7 +212,8 @@ func (g *globals) printCleanup(r *backup.CleanupResult, s *cleanupSpec) {
 					continue
 				}
 				n++
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", f.Name, it.UID, it.Date.Format("2006-01-02 15:04"), humanBytes(it.Size), trunc(it.Subject, 60))
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", termsafe.String(f.Name), it.UID, it.Date.Format("2006-01-02 15:04"), humanBytes(it.Size),
+					termsafe.String(trunc(it.Subject, 60)))
 			}
 		}
 		if n > 0 {
@@ -222,8 +224,8 @@ func (g *globals) printCleanup(r *backup.CleanupResult, s *cleanupSpec) {
 		for _, f := range r.Folders {
 			for _, it := range f.Items {
 				if it.Kept == "" {
-					fmt.Fprintf(w, "deleted %s/%s uid %d  %s  %s  %s\n", r.Account, f.Name, it.UID, it.Date.Format("2006-01-02"),
-						humanBytes(it.Size), trunc(it.Subject, 60))
+					fmt.Fprintf(w, "deleted %s/%s uid %d  %s  %s  %s\n", termsafe.String(r.Account), termsafe.String(f.Name), it.UID,
+						it.Date.Format("2006-01-02"), humanBytes(it.Size), termsafe.String(trunc(it.Subject, 60)))
 				}
 			}
 		}
@@ -255,14 +257,14 @@ func (g *globals) printCleanup(r *backup.CleanupResult, s *cleanupSpec) {
 		if f.Unflagged > 0 {
 			kept += fmt.Sprintf("; \\Deleted taken off %d", f.Unflagged)
 		}
-		fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\t%s\n", f.Name, f.Candidates, f.Deleted, humanBytes(f.Bytes), kept)
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\t%s\n", termsafe.String(f.Name), f.Candidates, f.Deleted, humanBytes(f.Bytes), safeLine(kept))
 	}
 	fmt.Fprintf(tw, "  total\t%d\t%d\t%s\t%d\n", r.Candidates, r.Deleted, humanBytes(r.Bytes), r.Kept)
 	tw.Flush()
 	for _, f := range r.Folders {
 		for _, it := range f.Items {
 			if it.Kept != "" {
-				fmt.Fprintf(w, "  kept %s/%s uid %d: %s: %s\n", r.Account, f.Name, it.UID, it.Kept, it.Detail)
+				fmt.Fprintf(w, "  kept %s/%s uid %d: %s: %s\n", termsafe.String(r.Account), termsafe.String(f.Name), it.UID, it.Kept, safeLine(it.Detail))
 			}
 		}
 	}
@@ -280,7 +282,7 @@ func (g *globals) printCleanup(r *backup.CleanupResult, s *cleanupSpec) {
 			quotaValue(q.Resource, q.Limit), after)
 	}
 	if len(r.QuotaBefore) == 0 && r.QuotaNote != "" {
-		fmt.Fprintf(w, "  quota: %s\n", r.QuotaNote)
+		fmt.Fprintf(w, "  quota: %s\n", safeLine(r.QuotaNote))
 	}
 	if r.Backup != nil && !r.Backup.OK() {
 		fmt.Fprintf(w, "  backup before cleanup: %d errors (see above); mail it missed was kept\n", len(r.Backup.Errors))

@@ -10,6 +10,7 @@ import (
 	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
 	"github.com/mailkeep/mailkeep/internal/config"
 	"github.com/mailkeep/mailkeep/internal/mailfmt"
+	"github.com/mailkeep/mailkeep/internal/termsafe"
 	"github.com/mailkeep/mailkeep/restore"
 )
 
@@ -172,7 +173,8 @@ func (g *globals) printExportSummary(r *restore.ExportResult) {
 	if r.DryRun {
 		verb = "would export"
 	}
-	fmt.Fprintf(g.stdout, "%-20s %s %d messages, %s as %s to %s, %.1fs", r.Account, verb, r.Messages, humanBytes(r.Bytes), r.Format, r.Out, secs)
+	fmt.Fprintf(g.stdout, "%-20s %s %d messages, %s as %s to %s, %.1fs", termsafe.String(r.Account), verb, r.Messages, humanBytes(r.Bytes),
+		r.Format, termsafe.String(r.Out), secs)
 	if r.Unchanged > 0 {
 		fmt.Fprintf(g.stdout, ", %d there already", r.Unchanged)
 	}

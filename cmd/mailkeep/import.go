@@ -9,6 +9,7 @@ import (
 	"github.com/mailkeep/mailkeep/backup"
 	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
 	"github.com/mailkeep/mailkeep/internal/mailfmt"
+	"github.com/mailkeep/mailkeep/internal/termsafe"
 )
 
 func init() { subcommands = append(subcommands, newImportCmd) }
@@ -87,7 +88,7 @@ func (g *globals) printImportSummary(r *backup.ImportResult) {
 		verb = "would import"
 	}
 	fmt.Fprintf(g.stdout, "%-20s %s %d new, already archived %d, imported before %d, %s from %d folders, %.1fs",
-		r.Account, verb, r.New, r.Dup, r.Known, humanBytes(r.Bytes), len(r.Folders), secs)
+		termsafe.String(r.Account), verb, r.New, r.Dup, r.Known, humanBytes(r.Bytes), len(r.Folders), secs)
 	if r.Warnings > 0 {
 		fmt.Fprintf(g.stdout, ", %d warnings", r.Warnings)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
 	"github.com/mailkeep/mailkeep/internal/config"
+	"github.com/mailkeep/mailkeep/internal/termsafe"
 )
 
 // jobResult is one run of one job.
@@ -147,16 +148,16 @@ func (res *jobResult) summaryText(host string) string {
 		fmt.Fprintf(&b, "shard: %s\n", res.Shard)
 	}
 	if res.Error != "" {
-		fmt.Fprintf(&b, "error: %s\n", res.Error)
+		fmt.Fprintf(&b, "error: %s\n", safeLine(res.Error))
 	}
 	if res.Hint != "" {
-		fmt.Fprintf(&b, "hint: %s\n", res.Hint)
+		fmt.Fprintf(&b, "hint: %s\n", safeLine(res.Hint))
 	}
 	for _, s := range res.Accounts {
-		fmt.Fprintf(&b, "%s\n", s.line())
+		fmt.Fprintf(&b, "%s\n", safeLine(s.line()))
 	}
 	for _, s := range res.Skipped {
-		fmt.Fprintf(&b, "%s: skipped: %s\n", s.Account, s.Reason)
+		fmt.Fprintf(&b, "%s: skipped: %s\n", termsafe.String(s.Account), safeLine(s.Reason))
 	}
 	return b.String()
 }

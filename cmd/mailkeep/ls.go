@@ -10,6 +10,7 @@ import (
 
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
+	"github.com/mailkeep/mailkeep/internal/termsafe"
 )
 
 func init() { subcommands = append(subcommands, newLsCmd) }
@@ -79,7 +80,7 @@ func (g *globals) lsFolders(cmd *cobra.Command, repo *archive.Repo, acct string)
 			note = "gone since " + s.GoneSince.Local().Format("2006-01-02")
 		}
 		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t\t%s/%s %s\t\n", s.Messages, s.OffServer, s.Gone, humanBytes(s.Size), humanBytes(s.Stored),
-			s.AccountName, s.Name, note)
+			termsafe.String(s.AccountName), termsafe.String(s.Name), termsafe.String(note))
 		tm, to, tg, ts, tst = tm+s.Messages, to+s.OffServer, tg+s.Gone, ts+s.Size, tst+s.Stored
 	}
 	fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t\t%s\t\n", tm, to, tg, humanBytes(ts), humanBytes(tst), "total")
@@ -125,8 +126,9 @@ func (g *globals) lsMessages(cmd *cobra.Command, repo *archive.Repo, acct, folde
 		case !e.GoneSince.IsZero():
 			goneCol = "deleted " + e.GoneSince.Local().Format("2006-01-02") + " (" + e.GoneReason + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, e.InternalDate.Format("2006-01-02 15:04"),
-			trunc(e.Header.From, 30), trunc(e.Header.Subject, 50), humanBytes(e.Size), strings.Join(e.Flags, " "), goneCol)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", termsafe.String(id), e.InternalDate.Format("2006-01-02 15:04"),
+			termsafe.String(trunc(e.Header.From, 30)), termsafe.String(trunc(e.Header.Subject, 50)), humanBytes(e.Size),
+			termsafe.String(strings.Join(e.Flags, " ")), termsafe.String(goneCol))
 	}
 	if n == 0 && !g.json {
 		return &exitError{code: exitFailed, err: fmt.Errorf("%s/%s: no messages in the archive (see 'mailkeep ls %s' for folder names)", acct, folder, acct)}

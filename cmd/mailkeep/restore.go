@@ -12,6 +12,7 @@ import (
 
 	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
 	"github.com/mailkeep/mailkeep/internal/config"
+	"github.com/mailkeep/mailkeep/internal/termsafe"
 	"github.com/mailkeep/mailkeep/restore"
 )
 
@@ -212,6 +213,7 @@ func (g *globals) printReconciliation(verb string, res *restore.Result) {
 		if len(tags) > 0 {
 			name += " (" + strings.Join(tags, ", ") + ")"
 		}
+		name = termsafe.String(name)
 		if res.DryRun {
 			fmt.Fprintf(w, "  %-44s %8d %10d %11d %9d\n", name, f.InSource, f.Copied, f.Adopted, f.FlagsUpdated)
 		} else {
@@ -232,13 +234,13 @@ func (g *globals) printReconciliation(verb string, res *restore.Result) {
 	}
 	for _, f := range res.Folders {
 		for _, n := range f.Notes {
-			fmt.Fprintf(w, "  note: %s: %s\n", f.Target, n)
+			fmt.Fprintf(w, "  note: %s: %s\n", termsafe.String(f.Target), safeLine(n))
 		}
 		for _, s := range f.Skipped {
-			fmt.Fprintf(w, "  skipped: %s\n", s)
+			fmt.Fprintf(w, "  skipped: %s\n", safeLine(fmt.Sprint(s)))
 		}
 		for _, s := range f.Repaired {
-			fmt.Fprintf(w, "  repaired: %s\n", s)
+			fmt.Fprintf(w, "  repaired: %s\n", safeLine(fmt.Sprint(s)))
 		}
 		if len(f.DroppedFlags) > 0 {
 			var fl []string
@@ -246,10 +248,10 @@ func (g *globals) printReconciliation(verb string, res *restore.Result) {
 				fl = append(fl, fmt.Sprintf("%s (%d)", k, n))
 			}
 			sort.Strings(fl)
-			fmt.Fprintf(w, "  flags left off in %s (not allowed by the target): %s\n", f.Target, strings.Join(fl, ", "))
+			fmt.Fprintf(w, "  flags left off in %s (not allowed by the target): %s\n", termsafe.String(f.Target), termsafe.String(strings.Join(fl, ", ")))
 		}
 		if f.Err != nil {
-			fmt.Fprintf(w, "  FAILED: %s: %s\n", f.Target, oneLine(f.Err.Error()))
+			fmt.Fprintf(w, "  FAILED: %s: %s\n", termsafe.String(f.Target), safeLine(f.Err.Error()))
 		}
 	}
 	if res.Backup != nil {
@@ -257,6 +259,6 @@ func (g *globals) printReconciliation(verb string, res *restore.Result) {
 		fmt.Fprintf(w, "  source %s: %d new in the archive, %s read, %d flag changes, %d gone\n", b.Account, b.New+b.Seen, humanBytes(b.Bytes), b.Flags, b.Gone)
 	}
 	if err := res.Err(); err != nil && !errors.Is(err, context.Canceled) {
-		fmt.Fprintf(w, "  NOT COMPLETE: %s\n", oneLine(err.Error()))
+		fmt.Fprintf(w, "  NOT COMPLETE: %s\n", safeLine(err.Error()))
 	}
 }

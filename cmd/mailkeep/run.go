@@ -240,7 +240,7 @@ func (r *runner) printResult(res *jobResult) {
 	if len(parts) > 0 {
 		line += "  " + strings.Join(parts, "; ")
 	}
-	fmt.Fprintln(r.g.stdout, line)
+	fmt.Fprintln(r.g.stdout, safeLine(line))
 }
 
 // writeMetrics writes the metrics file, if asked for; a failure is

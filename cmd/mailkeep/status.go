@@ -176,7 +176,7 @@ func (g *globals) status(ctx context.Context, names []string, maxAge time.Durati
 			fmt.Fprintf(g.stdout, "archive %s: being written now by %s\n", cfg.Archive, holder)
 		}
 		for _, st := range list {
-			fmt.Fprintln(g.stdout, st.line(now))
+			fmt.Fprintln(g.stdout, safeLine(st.line(now)))
 		}
 	}
 	if metricsFile != "" {

@@ -14,33 +14,41 @@ import (
 	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
 	"github.com/mailkeep/mailkeep/internal/config"
 	"github.com/mailkeep/mailkeep/internal/progress"
+	"github.com/mailkeep/mailkeep/internal/termsafe"
 )
 
 // Output prefixes (age's tui.go): this file alone writes them. An error is
 // one line "mailkeep: error: PLACE: WHAT" naming the place once, and
 // "mailkeep: hint: ..." may follow; warnings are "mailkeep: warning: ...".
+// Every line passes through safeLine: server-supplied text (folder names,
+// error texts, subjects) reaches the terminal with its control characters
+// escaped (internal/termsafe), never raw.
+
+// safeLine makes s one line a terminal shows as it is: newlines become
+// "; ", every other control character is escaped.
+func safeLine(s string) string { return termsafe.String(oneLine(s)) }
 
 // interrupted reports whether a signal has stopped the command.
 func (g *globals) interrupted() bool { return g.ctx != nil && g.ctx.Err() != nil }
 
 // interruptedf prints the one line of an interrupted command.
 func (g *globals) interruptedf(format string, args ...any) {
-	fmt.Fprintf(g.stderr, "mailkeep: interrupted: %s\n", oneLine(fmt.Sprintf(format, args...)))
+	fmt.Fprintf(g.stderr, "mailkeep: interrupted: %s\n", safeLine(fmt.Sprintf(format, args...)))
 }
 
 // errorf prints one error line on standard error.
 func (g *globals) errorf(format string, args ...any) {
-	fmt.Fprintf(g.stderr, "mailkeep: error: %s\n", oneLine(fmt.Sprintf(format, args...)))
+	fmt.Fprintf(g.stderr, "mailkeep: error: %s\n", safeLine(fmt.Sprintf(format, args...)))
 }
 
 // warningf prints one warning line on standard error.
 func (g *globals) warningf(format string, args ...any) {
-	fmt.Fprintf(g.stderr, "mailkeep: warning: %s\n", oneLine(fmt.Sprintf(format, args...)))
+	fmt.Fprintf(g.stderr, "mailkeep: warning: %s\n", safeLine(fmt.Sprintf(format, args...)))
 }
 
 // hintf prints one hint line on standard error.
 func (g *globals) hintf(format string, args ...any) {
-	fmt.Fprintf(g.stderr, "mailkeep: hint: %s\n", oneLine(fmt.Sprintf(format, args...)))
+	fmt.Fprintf(g.stderr, "mailkeep: hint: %s\n", safeLine(fmt.Sprintf(format, args...)))
 }
 
 // ui turns progress events into what a person or a script sees: a
@@ -87,7 +95,7 @@ func (u *ui) Report(e progress.Event) {
 	case progress.FolderStart:
 		u.folders[key] = &folderTally{total: e.Total}
 		if u.tty {
-			u.newBar(key, e.Total)
+			u.newBar(termsafe.String(key), e.Total)
 		}
 	case progress.Item:
 		t := u.folders[key]
@@ -98,7 +106,7 @@ func (u *ui) Report(e progress.Event) {
 		t.items++
 		t.bytes += e.Bytes
 		if u.bar != nil {
-			u.bar.Describe(fmt.Sprintf("%s  %s", key, humanBytes(t.bytes)))
+			u.bar.Describe(fmt.Sprintf("%s  %s", termsafe.String(key), humanBytes(t.bytes)))
 			u.bar.Add(1)
 		}
 	case progress.FolderDone:
@@ -159,7 +167,7 @@ func (u *ui) newBar(desc string, total int64) {
 
 // line prints one line on standard error, clearing a bar first.
 func (u *ui) line(format string, args ...any) {
-	u.clear(func() { fmt.Fprintf(u.g.stderr, format+"\n", args...) })
+	u.clear(func() { fmt.Fprintf(u.g.stderr, "%s\n", termsafe.String(fmt.Sprintf(format, args...))) })
 }
 
 // clear runs print with the bar out of the way.
@@ -218,7 +226,7 @@ func (g *globals) outcome(fatal error, ok bool, partly string) string {
 	case !ok && g.interrupted():
 		return "INTERRUPTED: the next run resumes"
 	case fatal != nil:
-		return "FAILED: " + oneLine(fatal.Error())
+		return "FAILED: " + safeLine(fatal.Error())
 	case !ok:
 		return "PARTLY DONE: " + partly
 	}
