@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailkeep/mailkeep/internal/dovecot"
+	"github.com/mailkeep/mailkeep/internal/imapconn"
 	"github.com/mailkeep/mailkeep/internal/sample"
 )
 
@@ -227,26 +228,26 @@ func TestDovecotCommandBodyNeverRuns(t *testing.T) {
 	body := []byte("Subject: evil\r\n\r\nx1 CREATE Owned\r\nx2 DELETE INBOX\r\nx3 RENAME Sent Stolen\r\n")
 	before := listNames(t, a)
 
-	c, err := dialAppend(context.Background(), a.login())
+	c, err := imapconn.DialAppend(context.Background(), a.login())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.has("LITERAL+") {
+	if !c.Has("LITERAL+") {
 		t.Logf("note: this Dovecot does not announce LITERAL+")
 	}
-	msgs := []outMsg{{flags: []imap.Flag{`\Recent`}, date: time.Now(), size: int64(len(body)),
-		open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }}}
-	res := c.appendMsgs("INBOX", msgs)
-	if res.answer == nil || res.answer.kind == "OK" || res.refused != 0 {
-		t.Fatalf("APPEND with \\Recent: answer %+v err %v, want a refusal before the body", res.answer, res.err)
+	msgs := []imapconn.AppendMessage{{Options: &imap.AppendOptions{Flags: []imap.Flag{`\Recent`}, Time: time.Now()}, Size: int64(len(body)),
+		Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }}}
+	res := c.Append("INBOX", msgs)
+	if res.Answer == nil || res.Answer.Kind == "OK" || res.Refused != 0 {
+		t.Fatalf("APPEND with \\Recent: answer %+v err %v, want a refusal before the body", res.Answer, res.Err)
 	}
-	if res.sent != 0 {
+	if res.Sent != 0 {
 		t.Errorf("the body was sent although the server refused the command line")
 	}
-	if res.answer.kind == "BAD" && !c.broken {
+	if res.Answer.Kind == "BAD" && !c.Broken() {
 		t.Errorf("the connection is still open after BAD")
 	}
-	c.close()
+	c.Close()
 	time.Sleep(200 * time.Millisecond) // let Dovecot finish whatever it might still do
 	after := listNames(t, a)
 	if !slices.Equal(before, after) {

@@ -84,11 +84,9 @@ func discover(c *imapconn.Conn) (*layout, error) {
 			continue
 		}
 		for _, a := range e.attrs {
-			switch a {
-			case imap.MailboxAttrSent, imap.MailboxAttrDrafts, imap.MailboxAttrTrash, imap.MailboxAttrJunk,
-				imap.MailboxAttrArchive, imap.MailboxAttrAll, imap.MailboxAttrFlagged:
-				if _, dup := l.special[string(a)]; !dup {
-					l.special[string(a)] = e.name
+			if su := string(imapconn.SpecialUseOf(a)); su != "" {
+				if _, dup := l.special[su]; !dup {
+					l.special[su] = e.name
 				}
 			}
 		}

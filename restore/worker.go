@@ -3,12 +3,14 @@ package restore
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/internal/imapconn"
 )
 
@@ -75,7 +77,11 @@ type job struct {
 	tf      *tfolder
 	p       *place
 	created bool // the folder was created again after TRYCREATE
-	single  bool // APPEND it alone: a MULTIAPPEND with it was refused as a whole
+	single  bool // APPEND it alone: a MULTIAPPEND was refused and this message is the suspect
+	// limit, if not 0, is the most messages a MULTIAPPEND with this one
+	// may hold: halved each time a MULTIAPPEND it was in is refused, so
+	// a refused message is always found (bisection) and the others go on.
+	limit int
 }
 
 // result is what became of a job.
@@ -100,10 +106,11 @@ const (
 	batchBytes = 16 << 20
 )
 
-// worker APPENDs on its own connection (appendConn, not go-imap).
+// worker APPENDs on its own connection (imapconn.AppendClient, not
+// go-imap: synchronizing literals and MULTIAPPEND).
 type worker struct {
 	e *engine
-	a *appendConn
+	a *imapconn.AppendClient
 }
 
 func (w *worker) run(jobs <-chan []*job, results chan<- *result) {
@@ -111,24 +118,34 @@ func (w *worker) run(jobs <-chan []*job, results chan<- *result) {
 		w.appendBatch(batch, results)
 	}
 	if w.a != nil {
-		w.a.close()
+		w.a.Close()
 	}
 }
 
-func (w *worker) conn() (*appendConn, error) {
-	if w.a != nil && !w.a.broken {
+func (w *worker) conn() (*imapconn.AppendClient, error) {
+	if w.a != nil && !w.a.Broken() {
 		return w.a, nil
 	}
 	if w.a != nil {
-		w.a.close()
+		w.a.Close()
 		w.a = nil
 	}
-	a, err := dialAppend(w.e.ctx, w.e.t.Login)
+	a, err := imapconn.DialAppend(w.e.ctx, w.e.t.Login)
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", w.e.t.Name, err)
 	}
 	w.a = a
 	return a, nil
+}
+
+func (j *job) maxBatch() int {
+	switch {
+	case j.single:
+		return 1
+	case j.limit > 0:
+		return j.limit
+	}
+	return batchSize
 }
 
 // appendBatch APPENDs jobs of one folder: in MULTIAPPEND commands where
@@ -158,9 +175,11 @@ func (w *worker) appendBatch(batch []*job, results chan<- *result) {
 			return
 		}
 		n, bytes := 1, rest[0].p.size
-		if a.has("MULTIAPPEND") && !e.o.RepairLineEndings && !rest[0].single {
-			for n < len(rest) && n < batchSize && !rest[n].single && bytes+rest[n].p.size <= batchBytes {
+		if a.Has("MULTIAPPEND") && !e.o.RepairLineEndings {
+			limit := rest[0].maxBatch()
+			for n < len(rest) && n < limit && n < rest[n].maxBatch() && bytes+rest[n].p.size <= batchBytes {
 				bytes += rest[n].p.size
+				limit = min(limit, rest[n].maxBatch())
 				n++
 			}
 		}
@@ -174,17 +193,17 @@ func (w *worker) appendBatch(batch []*job, results chan<- *result) {
 
 // sendChunk sends one APPEND (MULTIAPPEND for several jobs) and says what
 // became of each message.
-func (w *worker) sendChunk(a *appendConn, chunk []*job) []*result {
+func (w *worker) sendChunk(a *imapconn.AppendClient, chunk []*job) []*result {
 	e := w.e
 	tf := chunk[0].tf
 	out := make([]*result, len(chunk))
-	msgs := make([]outMsg, len(chunk))
+	msgs := make([]imapconn.AppendMessage, len(chunk))
 	for i, j := range chunk {
 		r := &result{j: j}
 		out[i] = r
 		flags, dropped := tf.policy.filter(j.p.flagList())
 		r.dropped = dropped
-		m := outMsg{flags: flags, date: j.p.appendDate(), size: j.p.size}
+		m := imapconn.AppendMessage{Options: &imap.AppendOptions{Flags: flags, Time: j.p.appendDate()}, Size: j.p.size}
 		if e.o.RepairLineEndings {
 			body, size, note, err := e.messageBody(j.p)
 			if err != nil {
@@ -195,82 +214,20 @@ func (w *worker) sendChunk(a *appendConn, chunk []*job) []*result {
 				}
 				return out
 			}
-			r.repaired, m.size = note, size
-			m.open = func() (io.ReadCloser, error) { return body, nil }
+			r.repaired, m.Size = note, size
+			m.Open = func() (io.ReadCloser, error) { return body, nil }
 		} else {
 			p := j.p
-			m.open = func() (io.ReadCloser, error) {
+			m.Open = func() (io.ReadCloser, error) {
 				rc, _, _, err := e.messageBody(p)
 				return rc, err
 			}
 		}
-		r.bytes = m.size
+		r.bytes = m.Size
 		msgs[i] = m
 	}
-	res := a.appendMsgs(tf.name, msgs)
-	set := func(r *result, k errKind, err error) { r.kind, r.err = k, err }
-	switch {
-	case res.err != nil && errors.Is(res.err, errArchive):
-		for i, r := range out {
-			if i == res.sent {
-				r.kind, r.err, r.fatal = errRefused, res.err, true
-			} else {
-				set(r, errRetry, res.err)
-			}
-		}
-	case res.err != nil:
-		// The connection failed. Before the command was complete the
-		// server stored nothing (a MULTIAPPEND is all or nothing, RFC 3502);
-		// after, it may have stored all of it.
-		k := errConn
-		if res.complete {
-			k = errUncertain
-		}
-		for _, r := range out {
-			set(r, k, res.err)
-		}
-	case res.answer.kind == "OK":
-		for i, r := range out {
-			r.kind = errNone
-			if len(res.uids) == len(out) {
-				r.uid, r.uidv = res.uids[i], res.uidv
-			}
-		}
-	default:
-		err := res.answer.err()
-		k := classify(appendOutcome{err: err, sent: res.complete})
-		switch {
-		case res.answer.kind == "BYE" && res.complete:
-			k = errUncertain
-		case res.answer.kind == "BYE":
-			k = errThrottle
-		}
-		switch {
-		case k == errThrottle || k == errTryCreate || k == errUncertain || len(out) == 1:
-			// About the folder or the server, not one message.
-			for _, r := range out {
-				set(r, k, err)
-			}
-		case res.refused >= 0:
-			// Refused before this message's body: the others were not
-			// stored (all or nothing) and are sent again.
-			for i, r := range out {
-				if i == res.refused {
-					set(r, k, err)
-				} else {
-					set(r, errRetry, err)
-				}
-			}
-		default:
-			// The whole MULTIAPPEND was refused after its last body (a
-			// server that checks bodies, such as Cyrus with bare LF): send
-			// them one by one to learn which.
-			for _, r := range out {
-				set(r, errRetry, err)
-				r.j.single = true
-			}
-		}
-	}
+	res := a.Append(tf.name, msgs)
+	w.outcomes(out, res)
 	for _, r := range out {
 		if r.kind != errNone {
 			r.bytes = 0
@@ -279,10 +236,92 @@ func (w *worker) sendChunk(a *appendConn, chunk []*job) []*result {
 	return out
 }
 
+// outcomes says what an APPEND's result means for each of its messages.
+func (w *worker) outcomes(out []*result, res imapconn.AppendResult) {
+	set := func(r *result, k errKind, err error) { r.kind, r.err = k, err }
+	switch {
+	case res.Err != nil && res.SourceErr:
+		for i, r := range out {
+			if i == res.Sent {
+				r.kind, r.err, r.fatal = errRefused, archiveErr(res.Err), true
+			} else {
+				set(r, errRetry, res.Err)
+			}
+		}
+		return
+	case res.Err != nil:
+		// The connection failed. Before the command was complete the
+		// server stored nothing (a MULTIAPPEND is all or nothing, RFC 3502);
+		// after, it may have stored all of it.
+		k := errConn
+		if res.Complete {
+			k = errUncertain
+		}
+		for _, r := range out {
+			set(r, k, res.Err)
+		}
+		return
+	case res.Answer.Kind == "OK":
+		for i, r := range out {
+			r.kind = errNone
+			if len(res.UIDs) == len(out) {
+				r.uid, r.uidv = res.UIDs[i], res.UIDValidity
+			}
+		}
+		return
+	}
+	err := res.Answer.Err()
+	k := classify(appendOutcome{err: err, sent: res.Complete})
+	switch {
+	case res.Answer.Kind == "BYE" && res.Complete:
+		k = errUncertain
+	case res.Answer.Kind == "BYE":
+		k = errThrottle
+	}
+	switch {
+	case k == errThrottle || k == errTryCreate || k == errUncertain || len(out) == 1:
+		// About the folder or the server, or about the one message.
+		for _, r := range out {
+			set(r, k, err)
+		}
+	case res.Refused >= 0 && (k == errTooBig || res.Answer.Kind == "BAD"):
+		// Refused on its command line ({size} or flags), before its body:
+		// the others were not stored (all or nothing) and are sent again.
+		for i, r := range out {
+			if i == res.Refused {
+				set(r, k, err)
+			} else {
+				set(r, errRetry, err)
+			}
+		}
+	default:
+		// A NO for one of the bodies. Cyrus answers right after the bad
+		// literal, while the client waits for the "+" of the next one;
+		// a server that checks at the end answers after the last. The
+		// literal sent last is the suspect: it goes alone, where a NO is
+		// its own. The rest go again in MULTIAPPENDs half as large, so a
+		// suspect wrongly taken is still found, and no message is skipped
+		// for another's fault.
+		blame := res.Blame
+		if blame < 0 {
+			blame = max(res.Refused, 0)
+		}
+		half := max(1, (len(out)+1)/2)
+		for i, r := range out {
+			set(r, errRetry, err)
+			if i == blame {
+				r.j.single = true
+			} else {
+				r.j.limit = min(r.j.maxBatch(), half)
+			}
+		}
+	}
+}
+
 // messageBody opens the bytes to APPEND: the archived message, or with
 // RepairLineEndings and bare LFs in it, a copy with CRLF line ends.
 func (e *engine) messageBody(p *place) (io.ReadCloser, int64, string, error) {
-	if !e.o.RepairLineEndings && p.size > bigMessage {
+	if !e.o.RepairLineEndings && p.size > archive.BigMessage {
 		rc, size, err := e.repo.OpenMessage(e.ctx, p.hash)
 		return rc, size, "", err
 	}
@@ -299,10 +338,6 @@ func (e *engine) messageBody(p *place) (io.ReadCloser, int64, string, error) {
 	}
 	return io.NopCloser(bytes.NewReader(raw)), int64(len(raw)), note, nil
 }
-
-// bigMessage is the size above which a message is streamed from the
-// archive rather than read into memory.
-const bigMessage = 4 << 20
 
 // crlf turns every LF not preceded by CR into CRLF and says how many.
 func crlf(raw []byte) ([]byte, int) {

@@ -1,4 +1,4 @@
-package imapconn
+package imapconn_test
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailkeep/mailkeep/internal/imapconn"
 	"github.com/mailkeep/mailkeep/internal/imapsrv"
 )
 
@@ -34,14 +35,14 @@ func TestLoginMechanisms(t *testing.T) {
 	} {
 		t.Run(tc.auth+"/"+tc.secret, func(t *testing.T) {
 			var trace bytes.Buffer
-			c, err := Dial(context.Background(), &Options{Addr: srv.Addr(), Security: "none", Username: "alice", Auth: tc.auth,
+			c, err := imapconn.Dial(context.Background(), &imapconn.Options{Addr: srv.Addr(), Security: "none", Username: "alice", Auth: tc.auth,
 				Timeout: 5 * time.Second, Trace: &trace, Secret: func(context.Context) (string, error) { return tc.secret, nil }})
 			if tc.ok != (err == nil) {
 				t.Fatalf("Dial(auth %q) = %v, want ok=%v", tc.auth, err, tc.ok)
 			}
 			if err == nil {
 				c.Close()
-			} else if !Permanent(err) || strings.Contains(err.Error(), tc.secret) {
+			} else if !imapconn.Permanent(err) || strings.Contains(err.Error(), tc.secret) {
 				t.Errorf("login failure %v: want permanent, without the secret", err)
 			}
 			if strings.Contains(trace.String(), tc.secret) {
@@ -62,9 +63,9 @@ func TestRefusesControlCharacters(t *testing.T) {
 	defer srv.Close()
 	srv.AddUser("alice", "x")
 	var trace bytes.Buffer
-	_, err := Dial(context.Background(), &Options{Addr: srv.Addr(), Security: "none", Username: "alice", Timeout: 5 * time.Second,
+	_, err := imapconn.Dial(context.Background(), &imapconn.Options{Addr: srv.Addr(), Security: "none", Username: "alice", Timeout: 5 * time.Second,
 		Trace: &trace, Secret: func(context.Context) (string, error) { return "x\r\nA1 DELETE INBOX", nil }})
-	if err == nil || !Permanent(err) || !strings.Contains(err.Error(), "CR, LF or NUL") {
+	if err == nil || !imapconn.Permanent(err) || !strings.Contains(err.Error(), "CR, LF or NUL") {
 		t.Fatalf("Dial with CR LF in the password = %v; want a permanent refusal", err)
 	}
 	if strings.Contains(trace.String(), "DELETE") || strings.Contains(trace.String(), " LOGIN ") || strings.Contains(trace.String(), "AUTHENTICATE") {
@@ -80,7 +81,7 @@ func TestContextCancelUnblocks(t *testing.T) {
 	defer srv.Close()
 	srv.AddUser("alice", "x")
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := Dial(ctx, &Options{Addr: srv.Addr(), Security: "none", Username: "alice", Timeout: time.Minute,
+	c, err := imapconn.Dial(ctx, &imapconn.Options{Addr: srv.Addr(), Security: "none", Username: "alice", Timeout: time.Minute,
 		Secret: func(context.Context) (string, error) { return "x", nil }})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"strings"
@@ -62,6 +63,13 @@ func Transient(err error) bool {
 	if err == nil || Permanent(err) {
 		return false
 	}
+	// A file or disk error (a syscall.Errno, which also looks like a
+	// net.Error) is never the network's.
+	var pe *fs.PathError
+	var le *LimitError
+	if errors.As(err, &pe) || errors.As(err, &le) {
+		return false
+	}
 	var ne net.Error
 	if errors.As(err, &ne) {
 		return true
@@ -79,4 +87,31 @@ func Transient(err error) bool {
 	return strings.Contains(s, "connection closed") || strings.Contains(s, "closed network connection") ||
 		strings.Contains(s, "broken pipe") || strings.Contains(s, "connection reset") || strings.Contains(s, "EOF") ||
 		strings.Contains(s, "imapwire") || strings.Contains(s, "in response")
+}
+
+// LimitError is a server response over one of the connection's limits:
+// a line (or a literal that is not a message body) over MaxLine, or a
+// message body over MaxMessageSize. The connection is closed: go-imap
+// cannot skip a literal. UID (or, when the server sent the body before
+// the UID, Seq) names the message.
+type LimitError struct {
+	What  string // "line", "literal" or "message"
+	Size  int64  // bytes announced or read so far
+	Limit int64
+	UID   uint32
+	Seq   uint32
+}
+
+func (e *LimitError) Error() string {
+	switch e.What {
+	case "message":
+		id := "message"
+		if e.UID == 0 {
+			id = fmt.Sprintf("message %d (sequence number; the server sent no UID first)", e.Seq)
+		}
+		return fmt.Sprintf("%s is %d bytes, more than max_message_size (%d bytes); not archived", id, e.Size, e.Limit)
+	case "literal":
+		return fmt.Sprintf("server sent a %d-byte string in a response, more than the %d bytes allowed outside a message; connection closed", e.Size, e.Limit)
+	}
+	return fmt.Sprintf("server sent a response line of more than %d bytes; connection closed", e.Limit)
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailkeep/mailkeep/internal/imapconn"
 )
 
 // systemFlags are spelled the standard way whatever case a client used;
@@ -98,16 +100,8 @@ func fromIMAPFlags(flags []imap.Flag) []string {
 	return out
 }
 
-var specialUses = []imap.MailboxAttr{
-	imap.MailboxAttrAll,
-	imap.MailboxAttrArchive,
-	imap.MailboxAttrDrafts,
-	imap.MailboxAttrFlagged,
-	imap.MailboxAttrJunk,
-	imap.MailboxAttrSent,
-	imap.MailboxAttrTrash,
-	imap.MailboxAttrImportant,
-}
+// specialUses is mailkeep's one list of folder roles.
+var specialUses = imapconn.SpecialUses
 
 // normSpecialUse returns the standard spelling of a special-use attribute,
 // or "" if a is not one (RFC 6154 2).

@@ -13,6 +13,7 @@ import (
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/backup"
 	"github.com/mailkeep/mailkeep/internal/config"
+	"github.com/mailkeep/mailkeep/internal/imapconn"
 	"github.com/mailkeep/mailkeep/internal/namespace"
 	"github.com/mailkeep/mailkeep/restore"
 )
@@ -305,9 +306,9 @@ func (env *Env) sourceFolders(a *config.Account) func(context.Context) ([]restor
 				switch at {
 				case imap.MailboxAttrNoSelect, imap.MailboxAttrNonExistent:
 					skip = true
-				case imap.MailboxAttrSent, imap.MailboxAttrDrafts, imap.MailboxAttrTrash, imap.MailboxAttrJunk,
-					imap.MailboxAttrArchive, imap.MailboxAttrAll, imap.MailboxAttrFlagged:
-					f.SpecialUse = string(at)
+				}
+				if su := imapconn.SpecialUseOf(at); su != "" {
+					f.SpecialUse = string(su)
 				}
 			}
 			if !skip {
