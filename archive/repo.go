@@ -223,7 +223,7 @@ func (r *Repo) begin(ctx context.Context) error {
 	}
 	tx, err := r.wdb.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {
-		return fmt.Errorf("index: begin: %w", err)
+		return &WriteError{Err: fmt.Errorf("index: begin: %w", err)}
 	}
 	r.tx = tx
 	r.txStmts = nil
@@ -266,9 +266,7 @@ func (r *Repo) commitLocked(ctx context.Context) error {
 	if err != nil {
 		// The pack may hold bytes no index row names; they are cut off
 		// when the next writer opens the repository.
-		err = fmt.Errorf("index: commit: %w", err)
-		r.abortLocked(err)
-		return err
+		return r.abortLocked(fmt.Errorf("index: commit: %w", err))
 	}
 	if r.pack != nil {
 		r.pack.committed = r.pack.size

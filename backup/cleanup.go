@@ -102,6 +102,7 @@ func Cleanup(ctx context.Context, repo *archive.Repo, a *CleanupAccount, rep pro
 	res := &CleanupResult{Account: a.Name, Started: time.Now(), DryRun: a.DryRun}
 	defer func() { res.Finished = time.Now() }()
 	c := &cleaner{ctx: ctx, repo: repo, a: a, rep: rep, res: res, batch: a.BatchSize}
+	c.sess = c.newSession()
 	if c.batch <= 0 {
 		c.batch = 1000
 	}
@@ -128,8 +129,8 @@ type cleaner struct {
 	a       *CleanupAccount
 	rep     progress.Reporter
 	res     *CleanupResult
-	conn    *imapconn.Conn
-	retries int
+	sess    *imapconn.Session
+	conn    *imapconn.Conn // the session's current connection
 	batch   int
 	trash   string                     // the \Trash folder, for GmailTrash
 	archive map[string]*archive.Folder // archived folders by name
@@ -147,11 +148,7 @@ func (c *cleaner) run() error {
 	if a.ByDateHeader && a.Before.IsZero() {
 		return errors.New("by date-header needs a date (older than or before)")
 	}
-	defer func() {
-		if c.conn != nil {
-			c.conn.Close()
-		}
-	}()
+	defer c.sess.Close()
 	if err := c.connect(); err != nil {
 		return err
 	}
@@ -164,7 +161,7 @@ func (c *cleaner) run() error {
 		c.warn("", "Gmail: deleting from a label only removes that label; the messages stay in All Mail and keep using quota (see --gmail-trash)")
 	}
 
-	lb := &imapBackup{ctx: c.ctx, a: &IMAPAccount{Name: a.Name, Dial: a.Dial}, rep: c.rep, res: &Result{}, conn: c.conn}
+	lb := &imapBackup{ctx: c.ctx, a: &IMAPAccount{Name: a.Name, Dial: a.Dial}, rep: c.rep, res: &Result{}, sess: c.sess, conn: c.conn}
 	boxes, err := lb.list()
 	c.conn = lb.conn
 	if err != nil {
@@ -186,7 +183,7 @@ func (c *cleaner) run() error {
 	c.res.QuotaBefore = c.quota()
 	// From here on the backup and the folder workers use connections of
 	// their own; this one would only idle (and might time out).
-	c.conn.Close()
+	c.sess.Drop()
 	c.conn = nil
 
 	if !a.SkipBackup {
@@ -235,16 +232,13 @@ func (c *cleaner) folders(chosen []mailbox) error {
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wc := &cleaner{ctx: c.ctx, repo: c.repo, a: c.a, rep: c.rep, res: c.res, batch: c.batch, trash: c.trash, archive: c.archive, ns: c.ns}
+		wc.sess = wc.newSession()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() {
-				if wc.conn != nil {
-					wc.conn.Close()
-				}
-			}()
+			defer wc.sess.Close()
 			for i := range next {
-				fr := wc.folder(chosen[i])
+				fr := wc.safeFolder(chosen[i])
 				results[i] = &fr
 				if fr.Err != nil {
 					progress.Send(c.rep, progress.Event{Kind: progress.Failed, Account: c.a.Name, Folder: fr.Name, Err: fr.Err})
@@ -373,12 +367,21 @@ func (c *cleaner) warn(folder, text string) {
 	progress.Send(c.rep, progress.Event{Kind: progress.Warning, Account: c.a.Name, Folder: folder, Text: text})
 }
 
-func (c *cleaner) connect() error {
-	if c.conn != nil {
-		c.conn.Close()
-		c.conn = nil
+// newSession is a connection of its own with the account's retry policy:
+// Retries 0 means 3, a negative number none.
+func (c *cleaner) newSession() *imapconn.Session {
+	limit := c.a.Retries
+	if limit == 0 {
+		limit = 3
 	}
-	conn, err := c.a.Dial(c.ctx)
+	return newSession(c.a.Name, c.a.Dial, limit, c.a.Backoff, c.rep)
+}
+
+// connect opens a fresh connection.
+func (c *cleaner) connect() error {
+	c.sess.Drop()
+	c.conn = nil
+	conn, err := c.sess.Conn(c.ctx)
 	if err != nil {
 		return err
 	}
@@ -386,59 +389,29 @@ func (c *cleaner) connect() error {
 	return nil
 }
 
-// retry runs fn, reconnecting and running it again after a transient
-// failure. fn must be safe to run again: each folder pass starts by
-// sorting out what an earlier, interrupted pass left behind.
+// retry runs fn on a live connection, reconnecting and running it again
+// after a transient failure. fn must be safe to run again: each folder
+// pass starts by sorting out what an earlier, interrupted pass left
+// behind. An archive that fails to write stops it at once.
 func (c *cleaner) retry(what string, fn func() error) error {
-	backoff := c.a.Backoff
-	if backoff <= 0 {
-		backoff = time.Second
-	}
-	limit := c.a.Retries
-	if limit == 0 {
-		limit = 3
-	}
-	for {
-		var err error
-		if c.conn == nil {
-			if err = c.connect(); err != nil && imapconn.Permanent(err) {
-				return err
-			}
-		}
-		if err == nil {
-			if err = fn(); err == nil {
-				return nil
-			}
-		}
-		if c.ctx.Err() != nil {
-			return c.ctx.Err()
-		}
-		broken := c.conn == nil || c.conn.Broken()
-		if (!broken && !imapconn.Transient(err)) || c.repoFailed(err) {
-			return err
-		}
-		if limit < 0 {
-			return err
-		}
-		if c.retries >= limit {
-			return fmt.Errorf("%s: giving up after %d reconnects: %w", what, c.retries, err)
-		}
-		c.retries++
-		progress.Send(c.rep, progress.Event{Kind: progress.Retry, Account: c.a.Name, Err: err,
-			Text: fmt.Sprintf("%s: reconnecting in %s (attempt %d of %d)", what, backoff, c.retries, limit)})
-		select {
-		case <-time.After(backoff):
-		case <-c.ctx.Done():
-			return c.ctx.Err()
-		}
-		backoff *= 2
-		if c.conn != nil {
-			c.conn.Close()
-			c.conn = nil
-		}
-	}
+	return c.sess.Do(c.ctx, what, func(conn *imapconn.Conn) error {
+		c.conn = conn
+		return fn()
+	})
 }
 
-func (c *cleaner) repoFailed(err error) bool {
-	return strings.Contains(err.Error(), "archive writes stopped") || strings.Contains(err.Error(), "index: ")
+func (c *cleaner) repoFailed(err error) bool { return archiveFailed(err) }
+
+// safeFolder cleans one folder up; a panic is that folder's error. Its
+// deletions are recorded as intents first, so the next run finishes or
+// undoes whatever was under way.
+func (c *cleaner) safeFolder(mb mailbox) (fr CleanupFolder) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.sess.Drop()
+			c.conn = nil
+			fr = CleanupFolder{Name: mb.name, Err: fmt.Errorf("%s/%s: internal error: %v", c.a.Name, mb.name, v)}
+		}
+	}()
+	return c.folder(mb)
 }

@@ -62,7 +62,11 @@ func IMAP(ctx context.Context, repo *archive.Repo, a *IMAPAccount, rep progress.
 	res := &Result{Account: a.Name, Started: time.Now(), DryRun: a.DryRun}
 	defer func() { res.Finished = time.Now() }()
 	progress.Send(rep, progress.Event{Kind: progress.AccountStart, Account: a.Name})
-	b := &imapBackup{ctx: ctx, repo: repo, a: a, rep: rep, res: res}
+	retries := a.Retries
+	if retries <= 0 {
+		retries = 5
+	}
+	b := &imapBackup{ctx: ctx, repo: repo, a: a, rep: rep, res: res, sess: newSession(a.Name, a.Dial, retries, a.Backoff, rep)}
 	if err := b.run(); err != nil {
 		res.Fatal = err
 		progress.Send(rep, progress.Event{Kind: progress.Failed, Account: a.Name, Err: err})
@@ -78,18 +82,15 @@ type imapBackup struct {
 	rep       progress.Reporter
 	res       *Result
 	acct      *archive.Account
-	conn      *imapconn.Conn
-	retries   int
+	sess      *imapconn.Session
+	conn      *imapconn.Conn // the session's current connection
 	condstore bool
-	ns        *namespace.Set // the server's namespaces, learnt once
+	ns        *namespace.Set  // the server's namespaces, learnt once
+	started   map[string]bool // folders whose FolderStart was sent
 }
 
 func (b *imapBackup) run() error {
-	defer func() {
-		if b.conn != nil {
-			b.conn.Close()
-		}
-	}()
+	defer b.sess.Close()
 	if err := b.connect(); err != nil {
 		return err
 	}
@@ -131,7 +132,7 @@ func (b *imapBackup) run() error {
 		if b.a.Include != nil && !b.a.Include(mb.canon, mb.delim) {
 			continue
 		}
-		fr := b.folder(mb)
+		fr := b.safeFolder(mb)
 		b.res.Folders = append(b.res.Folders, fr)
 		if fr.Err != nil {
 			b.res.Errors = append(b.res.Errors, fr.Err)
@@ -166,67 +167,59 @@ func (b *imapBackup) run() error {
 	return b.repo.Commit(b.ctx)
 }
 
-func (b *imapBackup) repoFailed(err error) bool {
-	var we *archive.WriteError
-	return errors.As(err, &we)
+func (b *imapBackup) repoFailed(err error) bool { return archiveFailed(err) }
+
+// safeFolder backs one folder up; a panic (a bug, or a library meeting a
+// server it did not expect) is that folder's error, never the process's:
+// the archive is crash-safe, and the other folders and accounts go on.
+func (b *imapBackup) safeFolder(mb mailbox) (fr FolderResult) {
+	defer func() {
+		if v := recover(); v != nil {
+			b.sess.Drop()
+			b.conn = nil
+			fr = FolderResult{Name: mb.name, Err: fmt.Errorf("%s/%s: internal error: %v", b.a.Name, mb.name, v)}
+		}
+	}()
+	return b.folder(mb)
 }
 
-func (b *imapBackup) connect() error {
-	if b.conn != nil {
-		b.conn.Close()
-		b.conn = nil
+// folderStarted reports whether the folder's start was already announced
+// (a reconnect runs the folder again: its line must count every message
+// of the run, not the last connection's).
+func (b *imapBackup) folderStarted(name string) bool {
+	if b.started == nil {
+		b.started = map[string]bool{}
 	}
-	c, err := b.a.Dial(b.ctx)
+	was := b.started[name]
+	b.started[name] = true
+	return was
+}
+
+// connect opens a fresh connection.
+func (b *imapBackup) connect() error {
+	b.sess.Drop()
+	c, err := b.sess.Conn(b.ctx)
 	if err != nil {
 		return err
 	}
-	b.conn = c
-	b.condstore = c.Caps().Has(imap.CapCondStore)
+	b.use(c)
 	return nil
 }
 
-// retry runs fn, reconnecting and running it again after a transient
-// failure, within the account's retry budget.
+func (b *imapBackup) use(c *imapconn.Conn) {
+	if c != b.conn {
+		b.conn = c
+		b.condstore = c.Caps().Has(imap.CapCondStore)
+	}
+}
+
+// retry runs fn on a live connection, reconnecting and running it again
+// after a transient failure, within the account's retry budget.
 func (b *imapBackup) retry(what string, fn func() error) error {
-	backoff := b.a.Backoff
-	if backoff <= 0 {
-		backoff = time.Second
-	}
-	max := b.a.Retries
-	if max <= 0 {
-		max = 5
-	}
-	for {
-		err := fn()
-		if err == nil || b.ctx.Err() != nil {
-			if b.ctx.Err() != nil && err != nil {
-				return b.ctx.Err()
-			}
-			return err
-		}
-		broken := b.conn == nil || b.conn.Broken()
-		if (!broken && !imapconn.Transient(err)) || b.repoFailed(err) {
-			return err
-		}
-		if b.retries >= max {
-			return fmt.Errorf("%s: giving up after %d reconnects: %w", what, b.retries, err)
-		}
-		b.retries++
-		progress.Send(b.rep, progress.Event{Kind: progress.Retry, Account: b.a.Name, Err: err,
-			Text: fmt.Sprintf("%s: reconnecting in %s (attempt %d of %d)", what, backoff, b.retries, max)})
-		select {
-		case <-time.After(backoff):
-		case <-b.ctx.Done():
-			return b.ctx.Err()
-		}
-		backoff *= 2
-		if cerr := b.connect(); cerr != nil {
-			if imapconn.Permanent(cerr) {
-				return cerr
-			}
-			continue
-		}
-	}
+	return b.sess.Do(b.ctx, what, func(c *imapconn.Conn) error {
+		b.use(c)
+		return fn()
+	})
 }
 
 // list runs LIST "" "*", with special-use, subscription and status data
@@ -259,9 +252,9 @@ func (b *imapBackup) list() ([]mailbox, error) {
 				skip = true
 			case imap.MailboxAttrSubscribed:
 				mb.subscribed = true
-			case imap.MailboxAttrAll, imap.MailboxAttrArchive, imap.MailboxAttrDrafts, imap.MailboxAttrFlagged,
-				imap.MailboxAttrJunk, imap.MailboxAttrSent, imap.MailboxAttrTrash, imap.MailboxAttrImportant:
-				mb.specialUse = string(at)
+			}
+			if su := imapconn.SpecialUseOf(at); su != "" {
+				mb.specialUse = string(su)
 			}
 			mb.attrs = append(mb.attrs, string(at))
 		}
