@@ -47,9 +47,14 @@ type Blob struct {
 const (
 	skipMagic   = 0x184D2A50
 	skipLen     = 8 + 32
-	bigMessage  = 8 << 20 // above this, messages stream through a temp file
+	bigMessage  = BigMessage
 	packPattern = `^[0-9]{8}\.pack$`
 )
+
+// BigMessage is the one size above which a message is never held in
+// memory whole, anywhere in mailkeep: backup streams it from the network
+// into a temp file and the pack, restore and export stream it back out.
+const BigMessage = 4 << 20
 
 var packNameRE = regexp.MustCompile(packPattern)
 

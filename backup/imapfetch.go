@@ -24,8 +24,9 @@ func (b *imapBackup) fetchNew(fx *folderRun, uidNext, count uint32) error {
 	if count == 0 {
 		return nil
 	}
-	estimate := int64(count)
-	progress.Send(b.rep, progress.Event{Kind: progress.FolderStart, Account: b.a.Name, Folder: fx.mb.name, Total: estimate})
+	if !b.folderStarted(fx.mb.name) {
+		progress.Send(b.rep, progress.Event{Kind: progress.FolderStart, Account: b.a.Name, Folder: fx.mb.name, Total: int64(count)})
+	}
 
 	fx.floor = fx.stored
 	g := newIngester(b.ctx, b.repo, func(it *item) error { return b.record(fx, it) })
@@ -127,7 +128,7 @@ func (b *imapBackup) readMessage(fx *folderRun, msg *imapclient.FetchMessageData
 				continue
 			}
 			size := d.Literal.Size()
-			if size <= bigInline {
+			if size <= archive.BigMessage {
 				raw := make([]byte, size)
 				if _, err := io.ReadFull(d.Literal, raw); err != nil {
 					return nil, fmt.Errorf("read message body: %w", err)
@@ -165,10 +166,6 @@ func (b *imapBackup) readMessage(fx *folderRun, msg *imapclient.FetchMessageData
 	}
 	return it, nil
 }
-
-// bigInline is the size above which a message streams into the archive
-// instead of being held in memory.
-const bigInline = 4 << 20
 
 // record runs in order for every stored message: the index row, progress,
 // and every CommitEvery messages a checkpoint.

@@ -359,7 +359,7 @@ func (im *importer) message(x *importBox, m *mailfmt.Message, g *ingester) error
 	var raw []byte
 	var big io.Reader
 	switch {
-	case m.Size >= 0 && m.Size <= bigInline:
+	case m.Size >= 0 && m.Size <= archive.BigMessage:
 		raw = make([]byte, m.Size)
 		if _, err := io.ReadFull(m.Body, raw); err != nil {
 			return importReadErr(err)
@@ -370,11 +370,11 @@ func (im *importer) message(x *importBox, m *mailfmt.Message, g *ingester) error
 	default:
 		buf := make([]byte, 0, 64<<10)
 		var err error
-		buf, err = importReadUpTo(m.Body, buf, bigInline+1)
+		buf, err = importReadUpTo(m.Body, buf, archive.BigMessage+1)
 		if err != nil {
 			return importReadErr(err)
 		}
-		if len(buf) <= bigInline {
+		if len(buf) <= archive.BigMessage {
 			raw = buf
 		} else {
 			big = io.MultiReader(bytes.NewReader(buf), m.Body)

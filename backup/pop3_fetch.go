@@ -237,13 +237,13 @@ func (t *readErr) Read(p []byte) (int, error) {
 // read takes one message off the wire: into memory when it is small
 // (the ingest pipeline hashes and compresses it on another core),
 // straight into the archive when it is large, so no message is ever held
-// in memory whole above bigInline.
+// in memory whole above archive.BigMessage.
 func (b *pop3Backup) read(e *entry, r io.Reader) (*item, error) {
 	it := &item{num: e.num, uidl: e.uidl}
 	var n int64
 	var head []byte
-	if e.size <= bigInline {
-		buf, more, err := readUpTo(r, e.size, bigInline)
+	if e.size <= archive.BigMessage {
+		buf, more, err := readUpTo(r, e.size, archive.BigMessage)
 		if err != nil {
 			return nil, err
 		}

@@ -25,6 +25,7 @@ const (
 	DefaultConnections     = 4                // connections per IMAP account
 	DefaultPOP3Connections = 1                // RFC 1939 4: the server locks the maildrop for one session
 	DefaultTimeout         = 60 * time.Second // timeout of a server
+	DefaultMaxMessageSize  = 256 << 20        // max_message_size of an IMAP account
 	DefaultSecurity        = "tls"
 )
 
@@ -89,6 +90,7 @@ type Account struct {
 
 	MaxBytesPerDay    int64 // download limit per day, 0 = none (key max_bytes_per_day)
 	MaxBytesPerSecond int64 // download rate limit, 0 = none (key max_bytes_per_second)
+	MaxMessageSize    int64 // IMAP: largest message accepted from the server (key max_message_size)
 
 	Line int // YAML line of the account's name, for messages
 

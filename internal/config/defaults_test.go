@@ -110,7 +110,7 @@ func TestParseFullAccount(t *testing.T) {
 		Folders:        FolderFilter{Include: []string{"INBOX", "Archive/*"}, Exclude: []string{"Archive/Old*"}},
 		Connections:    2,
 		FolderMap:      map[string]string{"Sent": "Sent Items", "Lists/*": "Archive/Lists/*"},
-		MaxBytesPerDay: 2_500_000_000, MaxBytesPerSecond: 1 << 20,
+		MaxBytesPerDay: 2_500_000_000, MaxBytesPerSecond: 1 << 20, MaxMessageSize: DefaultMaxMessageSize,
 		Line: 3, dir: "/etc/mailkeep", passwordFileLine: 7,
 	}
 	if !reflect.DeepEqual(a, want) {

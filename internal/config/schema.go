@@ -67,6 +67,7 @@ func (d *decoder) account(n *yaml.Node, path string, a *Account) {
 		"namespaces":           func(v *yaml.Node, p string) { a.Namespaces = d.namespaces(v, p) },
 		"max_bytes_per_day":    func(v *yaml.Node, p string) { a.MaxBytesPerDay = d.size(v, p) },
 		"max_bytes_per_second": func(v *yaml.Node, p string) { a.MaxBytesPerSecond = d.size(v, p) },
+		"max_message_size":     func(v *yaml.Node, p string) { a.MaxMessageSize = d.size(v, p) },
 	})
 }
 

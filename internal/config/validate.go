@@ -132,6 +132,12 @@ func (d *decoder) accountRules(a *Account, p, dir string) {
 	if a.MaxBytesPerSecond < 0 {
 		d.at(p+".max_bytes_per_second", "must not be negative")
 	}
+	switch {
+	case !d.has(p + ".max_message_size"):
+		a.MaxMessageSize = DefaultMaxMessageSize
+	case a.MaxMessageSize < 1<<20:
+		d.at(p+".max_message_size", "must be at least 1 MiB, got %d bytes", a.MaxMessageSize)
+	}
 }
 
 // secretRules checks that the account has exactly one secret source.

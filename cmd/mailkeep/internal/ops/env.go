@@ -64,7 +64,7 @@ func (env *Env) IMAPDialer(a *config.Account) (func(context.Context) (*imapconn.
 	}
 	opts := imapconn.Options{
 		Addr: a.IMAP.Addr(), Security: a.IMAP.Security, TLSConfig: tc, Timeout: a.IMAP.Timeout,
-		Username: a.Username, Auth: a.Auth, Secret: cachedSecret(a), Trace: env.trace("imap", a.Name),
+		Username: a.Username, Auth: a.Auth, Secret: cachedSecret(a), Trace: env.trace("imap", a.Name), MaxMessageSize: a.MaxMessageSize,
 	}
 	// One byte-rate bucket for all of the account's connections
 	// (max_bytes_per_second), and at most 'connections' of them at once.
@@ -134,7 +134,7 @@ func (env *Env) target(name string) (*restore.Target, error) {
 	// One secret source for both kinds of connection: a password_command
 	// runs once.
 	login := &imapconn.Options{Addr: a.IMAP.Addr(), Security: a.IMAP.Security, TLSConfig: tc, Timeout: a.IMAP.Timeout,
-		Username: a.Username, Auth: a.Auth, Secret: cachedSecret(a), Trace: env.trace("imap", a.Name)}
+		Username: a.Username, Auth: a.Auth, Secret: cachedSecret(a), Trace: env.trace("imap", a.Name), MaxMessageSize: a.MaxMessageSize}
 	dial := func(ctx context.Context) (*imapconn.Conn, error) {
 		o := *login
 		c, err := imapconn.Dial(ctx, &o)
