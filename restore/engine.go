@@ -328,6 +328,12 @@ func (e *engine) refreshSources() error {
 			// and copy its mail a second time.
 			continue
 		}
+		if guess && e.backupRunning && f.SpecialUse == "" && roleByName(f.Name) != "" {
+			// Whether roles are guessed from names depends on every source
+			// folder (a source that announces none); while the backup runs
+			// the list is not complete, and a folder is mapped only once.
+			continue
+		}
 		sf := &srcFolder{f: f, places: map[int64]*place{}}
 		sf.m = e.lay.mapFolder(sourceFolder{Name: f.Name, Delim: delimRune(f.Delimiter), SpecialUse: f.SpecialUse},
 			prefix, guess, e.t.FolderMap)
