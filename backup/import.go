@@ -3,7 +3,6 @@ package backup
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -366,6 +365,9 @@ func (im *importer) message(x *importBox, m *mailfmt.Message, g *ingester) error
 		}
 		// A file that grew since it was listed is read as listed.
 	case m.Size >= 0:
+		if done, err := im.bigArchivedForm(x, m, g); done || err != nil {
+			return err
+		}
 		big = io.LimitReader(m.Body, m.Size)
 	default:
 		buf := make([]byte, 0, 64<<10)
@@ -417,31 +419,6 @@ func (im *importer) message(x *importBox, m *mailfmt.Message, g *ingester) error
 	return nil
 }
 
-// archivedForm recognises a message exported with its line ends
-// converted (mailfmt.LineEndings): when its bytes are not archived but
-// its other reversible form is, that form is what is recorded, so an
-// export imported again adds nothing new.
-func (im *importer) archivedForm(raw []byte) ([]byte, error) {
-	if im.repo == nil {
-		return raw, nil
-	}
-	alt := mailfmt.AltLineEndings(raw)
-	if alt == nil {
-		return raw, nil
-	}
-	if im.seen[archive.HashBytes(alt)] {
-		return alt, nil // dry run: counted already in this form
-	}
-	if has, err := im.repo.HasBlob(im.ctx, archive.HashBytes(raw)); err != nil || has {
-		return raw, err
-	}
-	has, err := im.repo.HasBlob(im.ctx, archive.HashBytes(alt))
-	if err != nil || !has {
-		return raw, err
-	}
-	return alt, nil
-}
-
 // importReadUpTo appends from r to buf until r ends or buf holds limit bytes.
 func importReadUpTo(r io.Reader, buf []byte, limit int) ([]byte, error) {
 	for len(buf) < limit {
@@ -485,67 +462,6 @@ func (im *importer) knownAgain(x *importBox, m *mailfmt.Message, k importKnown) 
 		return fmt.Errorf("%w: %w", errImportStop, err)
 	}
 	return nil
-}
-
-// count is the dry run's record: hash, and look the hash up.
-func (im *importer) count(x *importBox, it *item, big io.Reader) error {
-	var h archive.Hash
-	var n int64
-	if big != nil {
-		s := sha256.New()
-		var err error
-		if n, err = io.Copy(s, big); err != nil {
-			return importReadErr(err)
-		}
-		copy(h[:], s.Sum(nil))
-	} else {
-		h, n = archive.HashBytes(it.raw), int64(len(it.raw))
-	}
-	key := it.uidl
-	if key == "" {
-		key = im.contentKey(x, h)
-	}
-	if _, ok := x.known[key]; ok {
-		x.fr.Known++
-		im.res.Known++
-		return nil
-	}
-	stored := im.seen[h]
-	if !stored && im.repo != nil {
-		var err error
-		if stored, err = im.repo.HasBlob(im.ctx, h); err != nil {
-			return err
-		}
-	}
-	im.seen[h] = true
-	im.tally(x, !stored, n)
-	progress.Send(im.rep, progress.Event{Kind: progress.Item, Account: im.o.Account, Folder: x.fr.Name, UIDL: key, Bytes: n})
-	return nil
-}
-
-func (im *importer) tally(x *importBox, added bool, n int64) {
-	if added {
-		x.fr.New++
-		im.res.New++
-	} else {
-		x.fr.Dup++
-		im.res.Dup++
-	}
-	x.fr.Bytes += n
-	im.res.Bytes += n
-}
-
-// contentKey names an mbox message by its file and content: the same
-// bytes at any position in the file are the same place (a message added
-// or deleted before it does not change its key); an exact copy in the
-// same file gets "#2", "#3", ...
-func (im *importer) contentKey(x *importBox, h archive.Hash) string {
-	x.occur[h]++
-	key := x.b.KeyPrefix + "/" + h.String()[:24]
-	if n := x.occur[h]; n > 1 {
-		key += fmt.Sprintf("#%d", n)
-	}
-	return key
 }
 
 // record runs in order for every stored message: the index row,

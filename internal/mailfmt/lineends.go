@@ -123,6 +123,25 @@ func ScanLineEndings(r io.Reader, to LineEndings) (convert bool, size int64, err
 	return false, s.n, nil
 }
 
+// ScanLineForm reads a message once and reports which reversible form
+// its line ends have: every line in CRLF (crlf) or in bare LF (lf).
+func ScanLineForm(r io.Reader) (crlf, lf bool, err error) {
+	var s lineScan
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := r.Read(buf)
+		s.feed(buf[:n])
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return false, false, err
+		}
+	}
+	crlf, lf = s.result()
+	return crlf, lf, nil
+}
+
 // NewLineConverter converts, streaming, a message that ScanLineEndings
 // said to convert.
 func NewLineConverter(r io.Reader, to LineEndings) io.Reader {
