@@ -38,8 +38,23 @@ archive). Accounts run concurrently (concurrency: in the config).`,
 
 func (g *globals) printBackupSummary(results []*backup.Result) {
 	if g.json {
+		// One record per account, then the overall summary.
+		total := map[string]any{"type": "summary", "accounts": len(results)}
+		ok := true
+		var sum [7]int64
 		for _, r := range results {
-			out := map[string]any{"event": "summary", "account": r.Account, "ok": r.OK(), "new": r.New, "seen": r.Seen,
+			ok = ok && r.OK()
+			for i, n := range []int64{r.New, r.Seen, r.Bytes, r.Flags, r.Gone, r.Deleted, int64(len(r.Errors))} {
+				sum[i] += n
+			}
+		}
+		for i, k := range []string{"new", "seen", "bytes", "flags", "gone", "deleted", "errors"} {
+			total[k] = sum[i]
+		}
+		total["ok"] = ok
+		defer writeJSON(g.stdout, total)
+		for _, r := range results {
+			out := map[string]any{"type": "account", "account": r.Account, "ok": r.OK(), "new": r.New, "seen": r.Seen,
 				"bytes": r.Bytes, "flags": r.Flags, "gone": r.Gone, "deleted": r.Deleted, "errors": len(r.Errors),
 				"seconds": r.Finished.Sub(r.Started).Seconds(), "dry_run": r.DryRun}
 			if e := r.Err(); e != nil {

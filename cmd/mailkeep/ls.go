@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -63,28 +64,49 @@ func (g *globals) lsFolders(cmd *cobra.Command, repo *archive.Repo, acct string)
 		return &exitError{code: exitFailed, err: err}
 	}
 	if g.json {
+		var tm, to, tg, ts, tst int64
 		for _, s := range stats {
-			out := map[string]any{"account": s.AccountName, "folder": s.Name, "messages": s.Messages, "off_server": s.OffServer, "deleted": s.Gone, "gone": s.Gone,
+			tm, to, tg, ts, tst = tm+s.Messages, to+s.OffServer, tg+s.Gone, ts+s.Size, tst+s.Stored
+			out := map[string]any{"type": "folder", "account": s.AccountName, "folder": s.Name, "messages": s.Messages, "off_server": s.OffServer, "deleted": s.Gone, "gone": s.Gone,
 				"bytes": s.Size, "stored_bytes": s.Stored, "special_use": s.SpecialUse, "uidvalidity": s.UIDValidity,
 				"last_uid": s.LastUID, "last_seen": timeOrNil(s.LastSeen), "gone_since": timeOrNil(s.GoneSince)}
 			writeJSON(g.stdout, out)
 		}
+		writeJSON(g.stdout, map[string]any{"type": "total", "account": acct, "folders": len(stats), "messages": tm,
+			"off_server": to, "deleted": tg, "gone": tg, "bytes": ts, "stored_bytes": tst})
 		return nil
 	}
-	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "MESSAGES\tOFF SERVER\tDELETED\tSIZE\tSTORED\t\tACCOUNT/FOLDER\t")
+	// Numbers right-aligned, the name left-aligned and last: names of any
+	// length never push the columns apart, and no line ends in spaces.
+	rows := [][]string{{"MESSAGES", "OFF SERVER", "DELETED", "SIZE", "STORED", "ACCOUNT/FOLDER"}}
 	var tm, to, tg, ts, tst int64
 	for _, s := range stats {
-		note := s.SpecialUse
-		if !s.GoneSince.IsZero() {
-			note = "gone since " + s.GoneSince.Local().Format("2006-01-02")
+		name := termsafe.String(s.AccountName + "/" + s.Name)
+		switch {
+		case !s.GoneSince.IsZero():
+			name += " (gone since " + s.GoneSince.Local().Format("2006-01-02") + ")"
+		case s.SpecialUse != "":
+			name += " " + termsafe.String(s.SpecialUse)
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t\t%s/%s %s\t\n", s.Messages, s.OffServer, s.Gone, humanBytes(s.Size), humanBytes(s.Stored),
-			termsafe.String(s.AccountName), termsafe.String(s.Name), termsafe.String(note))
+		rows = append(rows, []string{fmt.Sprint(s.Messages), fmt.Sprint(s.OffServer), fmt.Sprint(s.Gone), humanBytes(s.Size), humanBytes(s.Stored), name})
 		tm, to, tg, ts, tst = tm+s.Messages, to+s.OffServer, tg+s.Gone, ts+s.Size, tst+s.Stored
 	}
-	fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t\t%s\t\n", tm, to, tg, humanBytes(ts), humanBytes(tst), "total")
-	return tw.Flush()
+	rows = append(rows, []string{fmt.Sprint(tm), fmt.Sprint(to), fmt.Sprint(tg), humanBytes(ts), humanBytes(tst), "total"})
+	width := make([]int, len(rows[0])-1)
+	for _, r := range rows {
+		for i := range width {
+			width[i] = max(width[i], len(r[i]))
+		}
+	}
+	for _, r := range rows {
+		var b strings.Builder
+		for i := range width {
+			fmt.Fprintf(&b, "%*s  ", width[i], r[i])
+		}
+		b.WriteString(r[len(r)-1])
+		fmt.Fprintln(g.stdout, strings.TrimRight(b.String(), " "))
+	}
+	return nil
 }
 
 func timeOrNil(t time.Time) any {
@@ -98,9 +120,16 @@ func (g *globals) lsMessages(cmd *cobra.Command, repo *archive.Repo, acct, folde
 	if err := ops.ArchiveAccount(cmd.Context(), repo, acct); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 	if !g.json {
 		fmt.Fprintln(tw, "UID\tDATE\tFROM\tSUBJECT\tSIZE\tFLAGS\tSERVER")
+	}
+	// Cut long senders and subjects only for a person at a terminal;
+	// piped, every byte of them goes through.
+	cut := func(s string, n int) string { return s }
+	if g.stdoutTTY() {
+		cut = trunc
 	}
 	n := 0
 	for e, err := range repo.Messages(cmd.Context(), archive.Query{Account: acct, Folder: folder, IncludeGone: gone}) {
@@ -127,13 +156,21 @@ func (g *globals) lsMessages(cmd *cobra.Command, repo *archive.Repo, acct, folde
 			goneCol = "deleted " + e.GoneSince.Local().Format("2006-01-02") + " (" + e.GoneReason + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", termsafe.String(id), e.InternalDate.Format("2006-01-02 15:04"),
-			termsafe.String(trunc(e.Header.From, 30)), termsafe.String(trunc(e.Header.Subject, 50)), humanBytes(e.Size),
+			termsafe.String(cut(e.Header.From, 30)), termsafe.String(cut(e.Header.Subject, 50)), humanBytes(e.Size),
 			termsafe.String(strings.Join(e.Flags, " ")), termsafe.String(goneCol))
 	}
 	if n == 0 && !g.json {
 		return &exitError{code: exitFailed, err: fmt.Errorf("%s/%s: no messages in the archive (see 'mailkeep ls %s' for folder names)", acct, folder, acct)}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, line := range strings.SplitAfter(buf.String(), "\n") {
+		if line != "" {
+			fmt.Fprintln(g.stdout, strings.TrimRight(line, " \n"))
+		}
+	}
+	return nil
 }
 
 func trunc(s string, n int) string {

@@ -161,6 +161,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		g.interruptedf("the archive is consistent and the next run resumes")
 		return ee.code
 	}
+	if g.json && ee.err != nil {
+		g.jsonError("error", ee.err, ee.hint)
+	}
 	if ee.err != nil {
 		// One line a problem (a config with five problems gives five).
 		for _, line := range strings.Split(strings.TrimSpace(ee.err.Error()), "\n") {

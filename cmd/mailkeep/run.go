@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -207,11 +206,10 @@ func (r *runner) finishJob(ctx context.Context, cfg *config.Config, j *config.Jo
 	case r.g.quiet && res.Code == exitOK:
 		// -q: nothing on success, so cron mails only when something failed.
 	case r.g.json:
-		b, _ := json.Marshal(struct {
+		writeJSON(r.g.stdout, struct {
 			Event string `json:"event"`
 			*jobResult
 		}{"job", res})
-		r.g.stdout.Write(append(b, '\n'))
 	default:
 		r.printResult(res)
 	}

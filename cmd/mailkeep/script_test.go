@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,6 +72,13 @@ func TestScripts(t *testing.T) {
 					srv.AddMessage("alice", args[0], m.Raw, nil, m.Date)
 				}
 			},
+			// add-raw FOLDER FILE: the message in FILE arrives on the server.
+			"add-raw": func(ts *testscript.TestScript, neg bool, args []string) {
+				srv := ts.Value("srv").(*imapsrv.Server)
+				b, err := os.ReadFile(ts.MkAbs(args[1]))
+				ts.Check(err)
+				srv.AddMessage("alice", args[0], b, nil, time.Date(2021, 2, 3, 4, 5, 6, 0, time.UTC))
+			},
 			// corrupt-pack ARCHIVE: flip a byte in the middle of the first pack.
 			"corrupt-pack": func(ts *testscript.TestScript, neg bool, args []string) {
 				path := ts.MkAbs(args[0]) + "/data/00000001.pack"
@@ -81,6 +90,35 @@ func TestScripts(t *testing.T) {
 				b[0] ^= 0xff
 				f.WriteAt(b, st.Size()/2)
 				f.Close()
+			},
+			// json-envelope FILE: every line of FILE is a JSON object in
+			// the one envelope: type, account, folder, counts (error when set).
+			"json-envelope": func(ts *testscript.TestScript, neg bool, args []string) {
+				b, err := os.ReadFile(ts.MkAbs(args[0]))
+				ts.Check(err)
+				n := 0
+				for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+					var m map[string]any
+					if err := json.Unmarshal([]byte(line), &m); err != nil {
+						ts.Fatalf("not a JSON object: %q", line)
+					}
+					typ, _ := m["type"].(string)
+					_, acct := m["account"].(string)
+					_, folder := m["folder"].(string)
+					_, counts := m["counts"].(map[string]any)
+					if typ == "" || !acct || !folder || !counts {
+						ts.Fatalf("not in the envelope (type, account, folder, counts): %q", line)
+					}
+					if e, ok := m["error"]; ok {
+						if s, _ := e.(string); s == "" {
+							ts.Fatalf("error is not a message: %q", line)
+						}
+					}
+					n++
+				}
+				if n == 0 {
+					ts.Fatalf("%s: no JSON lines", args[0])
+				}
 			},
 			// hold-lock ARCHIVE: another writer holds the archive until the script ends.
 			"hold-lock": func(ts *testscript.TestScript, neg bool, args []string) {

@@ -75,25 +75,26 @@ func parseMaxAge(s string) (time.Duration, error) {
 
 // accountStatus is one account's line of 'mailkeep status'.
 type accountStatus struct {
-	Account       string     `json:"account"`
-	State         string     `json:"state"` // ok, failing, stale, never
-	LastSuccess   *time.Time `json:"last_success,omitempty"`
-	AgeSeconds    *float64   `json:"age_seconds,omitempty"`
-	LastMessages  int64      `json:"last_messages,omitempty"`
-	LastBytes     int64      `json:"last_bytes,omitempty"`
-	LastFailure   *time.Time `json:"last_failure,omitempty"`
-	FailureKind   string     `json:"last_failure_kind,omitempty"`
-	FailureJob    string     `json:"last_failure_job,omitempty"`
-	FailureError  string     `json:"last_failure_error,omitempty"`
-	Failures      int        `json:"consecutive_failures"`
-	BackoffUntil  *time.Time `json:"backoff_until,omitempty"`
-	BackoffJob    string     `json:"backoff_job,omitempty"`
-	Bytes24h      int64      `json:"bytes_24h"`
-	MaxBytesDay   int64      `json:"max_bytes_per_day,omitempty"`
-	BudgetSpent   bool       `json:"budget_spent,omitempty"`
-	MaxAgeSeconds float64    `json:"max_age_seconds,omitempty"`
-	Interrupted   *time.Time `json:"last_interrupted,omitempty"` // the newest backup was stopped by a signal
-	Archive       *holdings  `json:"archive,omitempty"`          // what the archive holds now
+	Account       string           `json:"account"`
+	State         string           `json:"state"` // ok, failing, stale, never
+	LastSuccess   *time.Time       `json:"last_success,omitempty"`
+	AgeSeconds    *float64         `json:"age_seconds,omitempty"`
+	LastMessages  int64            `json:"last_messages,omitempty"`
+	LastBytes     int64            `json:"last_bytes,omitempty"`
+	LastFailure   *time.Time       `json:"last_failure,omitempty"`
+	FailureKind   string           `json:"last_failure_kind,omitempty"`
+	FailureJob    string           `json:"last_failure_job,omitempty"`
+	FailureError  string           `json:"last_failure_error,omitempty"`
+	Failures      int              `json:"consecutive_failures"`
+	BackoffUntil  *time.Time       `json:"backoff_until,omitempty"`
+	BackoffJob    string           `json:"backoff_job,omitempty"`
+	Bytes24h      int64            `json:"bytes_24h"`
+	MaxBytesDay   int64            `json:"max_bytes_per_day,omitempty"`
+	BudgetSpent   bool             `json:"budget_spent,omitempty"`
+	MaxAgeSeconds float64          `json:"max_age_seconds,omitempty"`
+	Interrupted   *time.Time       `json:"last_interrupted,omitempty"` // the newest backup was stopped by a signal
+	Archive       *holdings        `json:"archive,omitempty"`          // what the archive holds now
+	Counts        map[string]int64 `json:"counts,omitempty"`           // the JSON envelope's counts
 }
 
 // statusAccounts is the default selection of 'status' and the metrics.
@@ -163,6 +164,11 @@ func (g *globals) status(ctx context.Context, names []string, maxAge time.Durati
 			writeJSON(g.stdout, map[string]any{"event": "archive", "archive": cfg.Archive, "locked_by": holder})
 		}
 		for _, st := range list {
+			st.Counts = map[string]int64{"consecutive_failures": int64(st.Failures), "bytes_24h": st.Bytes24h}
+			if h := st.Archive; h != nil {
+				st.Counts["messages"], st.Counts["bytes"] = h.Messages, h.Bytes
+				st.Counts["on_server"], st.Counts["off_server"], st.Counts["gone"] = h.OnServer, h.OffServer, h.Gone
+			}
 			writeJSON(g.stdout, struct {
 				Event string `json:"event"`
 				*accountStatus

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"sync"
 	"time"
@@ -27,6 +25,12 @@ import (
 // safeLine makes s one line a terminal shows as it is: newlines become
 // "; ", every other control character is escaped.
 func safeLine(s string) string { return termsafe.String(oneLine(s)) }
+
+// stdoutTTY reports whether standard output is a terminal.
+func (g *globals) stdoutTTY() bool {
+	f, ok := g.stdout.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
 
 // interrupted reports whether a signal has stopped the command.
 func (g *globals) interrupted() bool { return g.ctx != nil && g.ctx.Err() != nil }
@@ -86,11 +90,11 @@ func (u *ui) Report(e progress.Event) {
 			return // the cancellation's own errors: main says "interrupted" once
 		}
 	}
+	key := e.Account + "/" + e.Folder
 	if u.g.json {
-		u.jsonEvent(e)
+		u.jsonEvent(key, e)
 		return
 	}
-	key := e.Account + "/" + e.Folder
 	switch e.Kind {
 	case progress.FolderStart:
 		u.folders[key] = &folderTally{total: e.Total}
@@ -181,12 +185,32 @@ func (u *ui) clear(print func()) {
 	}
 }
 
-func (u *ui) jsonEvent(e progress.Event) {
+// jsonEvent writes an event as a JSON line (messages one by one only
+// count toward their folder's line). A failure is also one line on
+// standard error, as without --json.
+func (u *ui) jsonEvent(key string, e progress.Event) {
 	switch e.Kind {
+	case progress.FolderStart:
+		u.folders[key] = &folderTally{total: e.Total}
 	case progress.Item:
-		return // too many; totals come with folder-done
+		t := u.folders[key]
+		if t == nil {
+			t = &folderTally{}
+			u.folders[key] = t
+		}
+		t.items++
+		t.bytes += e.Bytes
+		return
+	case progress.Failed:
+		if !u.g.interrupted() {
+			u.g.errorf("%s", ops.Describe(joinWhere(e), e.Err))
+		}
 	}
 	out := map[string]any{"event": string(e.Kind), "time": e.Time.UTC().Format(time.RFC3339Nano), "account": e.Account}
+	if t := u.folders[key]; e.Kind == progress.FolderDone && t != nil {
+		out["messages"], out["bytes"] = t.items, t.bytes
+		delete(u.folders, key)
+	}
 	if e.Folder != "" {
 		out["folder"] = e.Folder
 	}
@@ -209,14 +233,6 @@ func (u *ui) jsonEvent(e progress.Event) {
 		out["error"] = ops.Describe("", e.Err)
 	}
 	writeJSON(u.g.stdout, out)
-}
-
-func writeJSON(w io.Writer, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		b = []byte(fmt.Sprintf(`{"error":%q}`, err.Error()))
-	}
-	w.Write(append(b, '\n'))
 }
 
 // outcome is the status word of a summary line: "ok", "FAILED: why", or
