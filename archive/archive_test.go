@@ -84,60 +84,6 @@ func TestDedup(t *testing.T) {
 	}
 }
 
-func TestUncommittedTailIsCut(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	r, err := Open(ctx, dir, &Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kept := []byte("Subject: kept\r\n\r\nkept\r\n")
-	hk, _, _ := r.PutMessage(ctx, kept)
-	if err := r.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	lost := []byte("Subject: lost\r\n\r\nnever committed\r\n")
-	hl, _, _ := r.PutMessage(ctx, lost)
-	packPath := r.pack.path
-	// Simulate kill -9: drop the process's state without committing.
-	r.pack.f.Sync()
-	r.tx.Rollback() // what the kernel does to SQLite's write lock on kill -9
-	r.lock.release()
-	r.wdb.Close()
-	r.rdb.Close()
-
-	st, _ := os.Stat(packPath)
-	r2, err := Open(ctx, dir, &Options{Create: true})
-	if err != nil {
-		t.Fatalf("re-Open() = %v", err)
-	}
-	defer r2.Close()
-	st2, _ := os.Stat(packPath)
-	if st2.Size() >= st.Size() {
-		t.Fatalf("pack size after recovery = %d, want < %d", st2.Size(), st.Size())
-	}
-	if got, err := r2.ReadMessage(ctx, hk); err != nil || !bytes.Equal(got, kept) {
-		t.Fatalf("ReadMessage(kept) = %q, %v", got, err)
-	}
-	if _, err := r2.ReadMessage(ctx, hl); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("ReadMessage(lost) error = %v, want not exist", err)
-	}
-	res, err := r2.Verify(ctx, "", nil)
-	if err != nil || !res.OK() {
-		t.Fatalf("Verify() = %+v, %v", res, err)
-	}
-	// The lost message can be stored again and lands after the kept one.
-	if _, added, err := r2.PutMessage(ctx, lost); err != nil || !added {
-		t.Fatalf("PutMessage(lost again) = %v, %v", added, err)
-	}
-	if err := r2.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if res, _ := r2.Verify(ctx, "", nil); !res.OK() || res.Checked != 2 {
-		t.Fatalf("Verify() after re-store = %+v", res)
-	}
-}
-
 func TestLockNamesHolder(t *testing.T) {
 	ctx := context.Background()
 	r, dir := newRepo(t)

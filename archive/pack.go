@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
@@ -102,75 +101,6 @@ func (p *packWriter) append(h Hash, frame []byte) (int64, error) {
 	return off, nil
 }
 
-// recoverPacks runs when a writer opens the repository: bytes past the
-// committed size of the open pack, and pack files the index never
-// committed, are the remains of an interrupted run; they are removed.
-func (r *Repo) recoverPacks(ctx context.Context) error {
-	os.RemoveAll(filepath.Join(r.dir, "tmp"))
-	known := map[string]bool{}
-	rows, err := r.wdb.QueryContext(ctx, `SELECT id, name, size, sealed FROM packs ORDER BY id`)
-	if err != nil {
-		return fmt.Errorf("index: %w", err)
-	}
-	type pk struct {
-		id, size int64
-		name     string
-		sealed   bool
-	}
-	var last *pk
-	for rows.Next() {
-		var p pk
-		if err := rows.Scan(&p.id, &p.name, &p.size, &p.sealed); err != nil {
-			rows.Close()
-			return err
-		}
-		known[p.name] = true
-		last = &p
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	ents, err := os.ReadDir(filepath.Join(r.dir, "data"))
-	if err != nil {
-		return fmt.Errorf("archive data: %w", err)
-	}
-	for _, e := range ents {
-		if packNameRE.MatchString(e.Name()) && !known[e.Name()] {
-			os.Remove(filepath.Join(r.dir, "data", e.Name()))
-		}
-	}
-	if last == nil || last.sealed {
-		return nil
-	}
-	path := filepath.Join(r.dir, "data", last.name)
-	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
-	if err != nil {
-		return fmt.Errorf("open pack: %w", err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return err
-	}
-	if st.Size() < last.size {
-		f.Close()
-		return fmt.Errorf("pack %s is %d bytes but the index says %d: the data file is damaged (run mailkeep verify)", path, st.Size(), last.size)
-	}
-	if st.Size() > last.size {
-		if err := f.Truncate(last.size); err != nil {
-			f.Close()
-			return fmt.Errorf("cut uncommitted tail of %s: %w", path, err)
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	r.pack = &packWriter{id: last.id, path: path, f: f, size: last.size, committed: last.size}
-	return nil
-}
-
 // packLocked returns the pack to append to, sealing a full one and
 // starting the next. r.mu must be held and a transaction open.
 func (r *Repo) packLocked() (*packWriter, error) {
@@ -194,7 +124,7 @@ func (r *Repo) packLocked() (*packWriter, error) {
 	id := maxID.Int64 + 1
 	name := fmt.Sprintf("%08d.pack", id)
 	path := filepath.Join(r.dir, "data", name)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create pack: %w", err)
 	}

@@ -22,21 +22,24 @@ type KeyedPlace struct {
 }
 
 // POP3Places returns the committed POP3 places of folder (uidvalidity and
-// uid 0, uidl set), gone ones too unless presentOnly.
+// uid 0, uidl set), gone ones too unless presentOnly. A place whose
+// message is not stored (its damaged copy was dropped by verify or
+// repair) is left out: it is not archived, and a backup fetches it again.
 func (r *Repo) POP3Places(ctx context.Context, folder int64, presentOnly bool) ([]KeyedPlace, error) {
-	q := `SELECT uidl, hash, size, flags, first_seen, gone_since FROM messages
-		WHERE folder=? AND uidvalidity=0 AND uid=0 AND uidl<>''`
+	q := `SELECT m.uidl, m.hash, m.size, m.flags, m.first_seen, m.gone_since FROM messages m JOIN blobs b ON b.hash=m.hash
+		WHERE m.folder=? AND m.uidvalidity=0 AND m.uid=0 AND m.uidl<>''`
 	if presentOnly {
-		q += ` AND gone_since=0`
+		q += ` AND m.gone_since=0`
 	}
 	return r.keyedPlaces(ctx, q, folder)
 }
 
 // KeyedPlaces returns the committed places of the account's folder whose
-// key starts with prefix+"/" (an import source's places).
+// key starts with prefix+"/" (an import source's places), leaving out
+// those whose message is not stored (see POP3Places).
 func (r *Repo) KeyedPlaces(ctx context.Context, account int64, folder, prefix string) ([]KeyedPlace, error) {
 	return r.keyedPlaces(ctx, `SELECT m.uidl, m.hash, m.size, m.flags, m.first_seen, m.gone_since FROM messages m
-		JOIN folders f ON f.id=m.folder WHERE f.account=? AND f.name=? AND m.uidl>=? AND m.uidl<?`,
+		JOIN blobs b ON b.hash=m.hash JOIN folders f ON f.id=m.folder WHERE f.account=? AND f.name=? AND m.uidl>=? AND m.uidl<?`,
 		account, folder, prefix+"/", prefix+"0")
 }
 

@@ -16,6 +16,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"github.com/mailkeep/mailkeep/internal/progress"
 )
 
 // Options control how a repository is opened. A nil *Options means
@@ -40,6 +42,14 @@ type Options struct {
 	// last seen, gone since, ledger entries); nil means time.Now. Tests
 	// set it instead of sleeping past the index's one-second resolution.
 	Now func() time.Time
+	// Report receives warnings about what opening found and fixed
+	// (permissions, an interrupted run's data); nil: none.
+	Report progress.Reporter
+
+	// repair opens a writer even when the index does not explain the
+	// data files, with lock already held (Repair only).
+	repair bool
+	lock   *fileLock
 }
 
 // Repo is an open archive repository. Its methods are safe for concurrent
@@ -47,6 +57,8 @@ type Options struct {
 type Repo struct {
 	dir      string
 	readOnly bool
+	report   progress.Reporter
+	seq      int64 // number of the last index commit (meta commit_seq)
 	lock     *fileLock
 	rdb      *sql.DB // readers (WAL: they never block the writer)
 	wdb      *sql.DB // the single writer connection; nil when read-only
@@ -96,16 +108,23 @@ func Open(ctx context.Context, dir string, opts *Options) (*Repo, error) {
 		return nil, fmt.Errorf("open archive %s: %w", dir, statErr)
 	}
 
-	r := &Repo{dir: dir, readOnly: opts.ReadOnly, readers: map[int64]*os.File{}, packSize: opts.PackSize, clock: opts.Now}
+	r := &Repo{dir: dir, readOnly: opts.ReadOnly, report: opts.Report, readers: map[int64]*os.File{}, packSize: opts.PackSize, clock: opts.Now}
 	if r.clock == nil {
 		r.clock = time.Now
 	}
 	if r.packSize <= 0 {
 		r.packSize = 512 << 20
 	}
+	indexLost := false
 	if !opts.ReadOnly {
-		r.lock, err = acquireLock(ctx, dir, opts.LockWait, opts.Purpose)
-		if err != nil {
+		if r.lock = opts.lock; r.lock == nil {
+			if r.lock, err = acquireLock(ctx, dir, opts.LockWait, opts.Purpose); err != nil {
+				return nil, err
+			}
+		}
+		r.fixModes()
+		if indexLost, err = r.indexLost(opts.repair); err != nil {
+			r.Close()
 			return nil, err
 		}
 	}
@@ -120,8 +139,8 @@ func Open(ctx context.Context, dir string, opts *Options) (*Repo, error) {
 	r.enc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(encoderLevel(opts.Compression)), zstd.WithZeroFrames(true),
 		zstd.WithEncoderCRC(true), zstd.WithLowerEncoderMem(true), zstd.WithEncoderConcurrency(1))
 	r.dec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<40))
-	if !opts.ReadOnly {
-		if err := r.recoverPacks(ctx); err != nil {
+	if !opts.ReadOnly && !opts.repair {
+		if err := r.recoverPacks(ctx, indexLost); err != nil {
 			r.Close()
 			return nil, err
 		}
@@ -148,60 +167,117 @@ func initDir(dir string) error {
 	return writeFileAtomic(filepath.Join(dir, "mailkeep-archive"), []byte(formatMarker), 0o600)
 }
 
-func sqliteDSN(path string, readOnly bool) string {
+// How the index is opened: the writer in WAL mode with full syncs; readers
+// read-only, so that they work where they cannot write (a read-only
+// mount, another user's archive): SQLite needs to create index.db-shm to
+// read a WAL database, and where it cannot, the reader opens the file as
+// immutable (it then sees the last checkpointed state, which is all of
+// it once the last writer has closed).
+const (
+	dbWriter = iota
+	dbReader
+	dbImmutable
+)
+
+func sqliteDSN(path string, how int) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_txlock", "immediate")
-	if readOnly {
+	switch how {
+	case dbWriter:
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Add("_txlock", "immediate")
+	case dbReader:
 		q.Set("mode", "ro")
+	case dbImmutable:
+		q.Set("mode", "ro")
+		q.Set("immutable", "1")
 	}
 	// The path is URI-escaped: a '#' or '?' in a directory name would
 	// otherwise end the file name (SQLite URI filenames, RFC 3986).
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
+// indexLost reports whether index.db is missing; a writer refuses then
+// when there are data files (the index must be rebuilt from them).
+func (r *Repo) indexLost(repair bool) (bool, error) {
+	_, err := os.Stat(filepath.Join(r.dir, "index.db"))
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("index: %w", err)
+	}
+	files, err := packFiles(r.dir)
+	if err != nil || len(files) == 0 || repair {
+		return len(files) > 0, err
+	}
+	return true, &NeedsRepairError{Dir: r.dir, Problems: []string{fmt.Sprintf("index.db is missing but data/ holds %d data files", len(files))}}
+}
+
 func (r *Repo) openDB(ctx context.Context) error {
 	path := filepath.Join(r.dir, "index.db")
 	if !r.readOnly {
-		wdb, err := openIndexDB(sqliteDSN(path, false), r.dir, true) // searchdb.go: search.db attached
+		// Created by hand so that it is 0600 from the start (SQLite would
+		// create it, and its -wal and -shm, with the umask's mode).
+		if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+			f.Close()
+		} else {
+			return fmt.Errorf("index %s: %w", path, err)
+		}
+		wdb, err := openIndexDB(sqliteDSN(path, dbWriter), r.dir, dbWriter, true) // searchdb.go: search.db attached
 		if err != nil {
 			return err
 		}
 		wdb.SetMaxOpenConns(1)
 		r.wdb = wdb
-		if _, err := wdb.ExecContext(ctx, schemaSQL); err != nil {
+		if err := migrateSchema(ctx, wdb); err != nil {
 			return fmt.Errorf("index %s: %w", path, err)
 		}
-		var v string
-		err = wdb.QueryRowContext(ctx, `SELECT value FROM meta WHERE key='format_version'`).Scan(&v)
-		if errors.Is(err, sql.ErrNoRows) {
-			_, err = wdb.ExecContext(ctx, `INSERT INTO meta(key,value) VALUES('format_version',?),('created_at',?)`,
-				strconv.Itoa(FormatVersion), time.Now().UTC().Format(time.RFC3339))
-		}
-		if err != nil {
+		if r.seq, err = commitSeq(ctx, wdb); err != nil {
 			return fmt.Errorf("index %s: %w", path, err)
 		}
 		if err := r.prepare(ctx); err != nil {
 			return fmt.Errorf("index %s: %w", path, err)
 		}
+		r.fixModes()
 	}
-	rdb, err := openIndexDB(sqliteDSN(path, false), r.dir, false)
+	v, err := r.openReaders(ctx, path, dbReader)
+	if err != nil && r.readOnly {
+		// Where index.db-shm cannot be made, SQLite cannot read a WAL
+		// database except as an immutable file.
+		if v2, err2 := r.openReaders(ctx, path, dbImmutable); err2 == nil {
+			v, err = v2, nil
+		}
+	}
 	if err != nil {
-		return err
-	}
-	rdb.SetMaxOpenConns(4)
-	r.rdb = rdb
-	var v string
-	if err := rdb.QueryRowContext(ctx, `SELECT value FROM meta WHERE key='format_version'`).Scan(&v); err != nil {
+		if _, serr := os.Stat(path); errors.Is(serr, os.ErrNotExist) {
+			return fmt.Errorf("index %s is missing: run 'mailkeep repair' to rebuild it from the data files: %w", path, os.ErrNotExist)
+		}
 		return fmt.Errorf("index %s: cannot read format version: %w", path, err)
 	}
 	if n, _ := strconv.Atoi(v); n != FormatVersion {
 		return fmt.Errorf("archive %s has format version %s; this mailkeep reads version %d", r.dir, v, FormatVersion)
 	}
 	return nil
+}
+
+// openReaders opens the reader pool and reads the format version.
+func (r *Repo) openReaders(ctx context.Context, path string, how int) (string, error) {
+	if r.rdb != nil {
+		r.rdb.Close()
+		r.rdb = nil
+	}
+	rdb, err := openIndexDB(sqliteDSN(path, how), r.dir, how, false) // searchdb.go
+	if err != nil {
+		return "", err
+	}
+	rdb.SetMaxOpenConns(4)
+	r.rdb = rdb
+	var v string
+	err = rdb.QueryRowContext(ctx, `SELECT value FROM meta WHERE key='format_version'`).Scan(&v)
+	return v, err
 }
 
 // Dir is the repository's directory.
@@ -259,6 +335,9 @@ func (r *Repo) commitLocked(ctx context.Context) error {
 			return r.abortLocked(fmt.Errorf("index: %w", err))
 		}
 	}
+	if _, err := r.tx.Exec(`UPDATE meta SET value=? WHERE key='commit_seq'`, strconv.FormatInt(r.seq+1, 10)); err != nil {
+		return r.abortLocked(fmt.Errorf("index: %w", err))
+	}
 	err := r.tx.Commit()
 	r.tx = nil
 	r.pending = nil
@@ -271,6 +350,10 @@ func (r *Repo) commitLocked(ctx context.Context) error {
 	if r.pack != nil {
 		r.pack.committed = r.pack.size
 	}
+	r.seq++
+	// After the commit, never before: the file may lag behind the index
+	// (a crash in between), never run ahead of it.
+	writeCommitFile(r.dir, r.seq)
 	return nil
 }
 

@@ -1,5 +1,13 @@
 package archive
 
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"time"
+)
+
 // FormatVersion is the version of the on-disk format described in FORMAT.md.
 // Readers refuse a repository whose version they do not know.
 const FormatVersion = 1
@@ -118,3 +126,35 @@ CREATE INDEX IF NOT EXISTS search.search_docs_date ON search_docs(date);
 CREATE VIRTUAL TABLE IF NOT EXISTS search.search_fts USING fts5(hfrom, hto, hcc, subject, body,
 	content='', tokenize='unicode61 remove_diacritics 2');
 `
+
+// migrateSchema is the one place that creates the index's tables and
+// brings an older index up to date. It runs when a writer opens. Additions
+// that version 1 readers can ignore go here, after schemaSQL; anything
+// that changes the meaning of a table raises FormatVersion instead.
+func migrateSchema(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, schemaSQL); err != nil {
+		return err
+	}
+	var v string
+	err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key='format_version'`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		_, err = db.ExecContext(ctx, `INSERT INTO meta(key,value) VALUES('format_version',?),('created_at',?)`,
+			strconv.Itoa(FormatVersion), time.Now().UTC().Format(time.RFC3339))
+	}
+	if err != nil {
+		return err
+	}
+	// commit_seq numbers the index's commits (see the commit file in
+	// FORMAT.md); archives made before it start at 0.
+	_, err = db.ExecContext(ctx, `INSERT INTO meta(key,value) VALUES('commit_seq','0') ON CONFLICT(key) DO NOTHING`)
+	return err
+}
+
+// commitSeq reads the number of the index's last commit.
+func commitSeq(ctx context.Context, db *sql.DB) (int64, error) {
+	var v string
+	if err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key='commit_seq'`).Scan(&v); err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(v, 10, 64)
+}

@@ -22,7 +22,7 @@ func searchFile(dir string) string { return filepath.Join(dir, "search.db") }
 // openIndexDB opens a pool of index connections with search.db attached.
 // A writer creates search.db (0600) when missing; a reader attaches it
 // only when it exists (queries then report the index as missing).
-func openIndexDB(dsn, dir string, writer bool) (*sql.DB, error) {
+func openIndexDB(dsn, dir string, how int, writer bool) (*sql.DB, error) {
 	path := searchFile(dir)
 	if writer {
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -31,11 +31,18 @@ func openIndexDB(dsn, dir string, writer bool) (*sql.DB, error) {
 		}
 		f.Close()
 	}
-	return sql.OpenDB(&attachConnector{dsn: dsn, search: path, writer: writer}), nil
+	// Readers attach it read-only, as they open the index (repo.go): on
+	// a read-only archive they could not otherwise.
+	attach := sqliteDSN(path, how)
+	if how == dbWriter {
+		attach = path
+	}
+	return sql.OpenDB(&attachConnector{dsn: dsn, search: path, attach: attach, writer: writer}), nil
 }
 
 type attachConnector struct {
 	dsn, search string
+	attach      string // what ATTACH is given: search, or its read-only URI
 	writer      bool
 }
 
@@ -61,7 +68,7 @@ func (c *attachConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	for i, q := range stmts {
 		var args []driver.NamedValue
 		if i == 0 {
-			args = []driver.NamedValue{{Ordinal: 1, Value: c.search}}
+			args = []driver.NamedValue{{Ordinal: 1, Value: c.attach}}
 		}
 		if _, err := ex.ExecContext(ctx, q, args); err != nil {
 			if !c.writer {

@@ -32,14 +32,18 @@ type VerifyResult struct {
 	Checked int64
 	Bytes   int64
 	Damaged []Damage
-	Packs   []string // problems with whole data files (missing, too short)
+	Packs   []string // problems with whole data files (missing, too short, holding what the index does not explain)
+	Index   []string // problems SQLite's integrity check found in index.db
+	Missing []string // places whose message is not stored (its damaged copy was dropped; a backup fetches it again)
 	// Unopened counts encrypted messages checked without the identity:
 	// hash frame, frame length and age header, not the content.
 	Unopened int64
 }
 
 // OK reports whether nothing was found wrong.
-func (v *VerifyResult) OK() bool { return len(v.Damaged) == 0 && len(v.Packs) == 0 }
+func (v *VerifyResult) OK() bool {
+	return len(v.Damaged) == 0 && len(v.Packs) == 0 && len(v.Index) == 0 && len(v.Missing) == 0
+}
 
 type verifyItem struct {
 	b Blob
@@ -50,26 +54,29 @@ type verifyItem struct {
 // index says.
 func (r *Repo) Verify(ctx context.Context, account string, progress VerifyProgress) (*VerifyResult, error) {
 	res := &VerifyResult{}
-	// Data files first: one missing or cut short damages everything in it.
-	prow, err := r.rdb.QueryContext(ctx, `SELECT id, size FROM packs ORDER BY id`)
+	// The index first: with a damaged page it cannot be trusted to name
+	// every message (repair rebuilds it).
+	probs, err := r.CheckIndex(ctx)
+	if err != nil {
+		res.Index = append(res.Index, err.Error())
+		return res, nil
+	}
+	if len(probs) > 0 {
+		res.Index = probs
+		return res, nil
+	}
+	// Data files next: one missing or cut short damages everything in
+	// it; one that holds more than the index says is explained by nothing.
+	pc, err := r.checkPacks(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	for prow.Next() {
-		var id, size int64
-		if err := prow.Scan(&id, &size); err != nil {
-			prow.Close()
-			return nil, err
-		}
-		st, err := os.Stat(r.PackPath(id))
-		switch {
-		case err != nil:
-			res.Packs = append(res.Packs, fmt.Sprintf("%s: %v", r.PackPath(id), err))
-		case st.Size() < size:
-			res.Packs = append(res.Packs, fmt.Sprintf("%s: %d bytes, index says %d", r.PackPath(id), st.Size(), size))
-		}
+	// (Bytes past the committed end that an interrupted run left are not
+	// damage: the next writer indexes them again.)
+	res.Packs = pc.problems
+	if res.Missing, err = r.missingPlaces(ctx, account); err != nil {
+		return nil, err
 	}
-	prow.Close()
 
 	q := `SELECT hash, pack, offset, length, size FROM blobs`
 	var args []any
@@ -207,6 +214,34 @@ func (r *Repo) openBlobStream(b Blob, f *os.File) (io.ReadCloser, error) {
 		return nil, err
 	}
 	return newStreamDecoder(src)
+}
+
+// missingPlaces names the places (of account, or all) whose message is
+// not stored.
+func (r *Repo) missingPlaces(ctx context.Context, account string) ([]string, error) {
+	q := `SELECT a.name, f.name, m.uidvalidity, m.uid, m.uidl FROM messages m
+		JOIN folders f ON f.id=m.folder JOIN accounts a ON a.id=f.account
+		WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash=m.hash)`
+	var args []any
+	if account != "" {
+		q += ` AND a.name=?`
+		args = append(args, account)
+	}
+	rows, err := r.rdb.QueryContext(ctx, q+` ORDER BY a.name, f.name, m.uid`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var acct, folder, uidl string
+		var uv, uid uint32
+		if err := rows.Scan(&acct, &folder, &uv, &uid, &uidl); err != nil {
+			return out, err
+		}
+		out = append(out, placeName(acct, folder, uv, uid, uidl))
+	}
+	return out, rows.Err()
 }
 
 // places names every place that held message h, for damage reports.

@@ -1,0 +1,524 @@
+package archive
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Repair rebuilds what can be rebuilt of an archive from its data files
+// (FORMAT.md, "Repair"):
+//
+//	take the write lock
+//	index.db unreadable or failing its integrity check: move it aside, make a new one,
+//	    copy into it every row of accounts, folders, messages, runs, ledger that can still be read
+//	scan every data file: each whole, intact message (hash frame + zstd frame) is indexed
+//	    (a stored message whose bytes are damaged is pointed at an intact copy if there is one)
+//	an unfinished write at the end of the last data file: kept in lost+found, then cut
+//	stored messages whose bytes are lost: removed from blobs, their places marked missing;
+//	    IMAP folders go back to before the first missing UID so the next backup fetches them again
+//	messages no place refers to: put into account lost+found, folder recovered
+//	commit; check the new index
+type RepairResult struct {
+	IndexMovedTo string           // where an unreadable index.db was moved ("" if it was sound)
+	IndexProblem string           // why it was moved
+	Salvaged     map[string]int64 // rows copied from the old index, by table
+	Unsalvaged   []string         // tables (or parts) of the old index that could not be read
+	Scanned      int64            // intact messages found in the data files
+	Indexed      int64            // of those, messages the index did not list
+	Repointed    int64            // stored messages moved to an intact copy of their bytes
+	Missing      []string         // places whose message's bytes are lost ("account/folder uid N")
+	Recovered    int64            // messages no place referred to, now in lost+found/recovered
+	Damage       []string         // ranges of data files that hold no readable message
+	KeptAside    []string         // unfinished writes moved to lost+found
+	Unchecked    int64            // encrypted messages whose content could not be checked (no identity)
+}
+
+// RecoveredAccount and RecoveredFolder hold the messages repair found in
+// the data files that no place refers to (their places were in a lost
+// index). Export and restore them like any other account.
+const (
+	RecoveredAccount = "lost+found"
+	RecoveredFolder  = "recovered"
+)
+
+// Repair repairs the archive in dir (see RepairResult). It takes the
+// write lock like any writer.
+func Repair(ctx context.Context, dir string, opts *Options) (*RepairResult, error) {
+	o := Options{}
+	if opts != nil {
+		o = *opts
+	}
+	o.Create, o.ReadOnly, o.repair = false, false, true
+	if o.Purpose == "" {
+		o.Purpose = "mailkeep repair"
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mailkeep-archive")); err != nil {
+		return nil, fmt.Errorf("%s is not a mailkeep archive (no mailkeep-archive file): %w", dir, err)
+	}
+	lock, err := acquireLock(ctx, dir, o.LockWait, o.Purpose)
+	if err != nil {
+		return nil, err
+	}
+	res := &RepairResult{Salvaged: map[string]int64{}}
+	old, why, err := setAsideBrokenIndex(ctx, dir)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	res.IndexMovedTo, res.IndexProblem = old, why
+	o.lock = lock
+	r, err := Open(ctx, dir, &o)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	if head, ok := readCommitFile(dir); ok && head > r.seq {
+		r.seq = head // commit numbers keep growing
+	}
+	ctx = context.WithoutCancel(ctx)
+	if old != "" {
+		r.salvage(ctx, old, res)
+	}
+	if err := r.rebuildFromPacks(ctx, res); err != nil {
+		return res, err
+	}
+	if err := r.Commit(ctx); err != nil {
+		return res, err
+	}
+	if probs, err := r.CheckIndex(ctx); err != nil || len(probs) > 0 {
+		return res, fmt.Errorf("the rebuilt index fails its check: %v %v", probs, err)
+	}
+	return res, nil
+}
+
+// setAsideBrokenIndex moves index.db (with its -wal and -shm) out of the
+// way when SQLite cannot read it or it fails its integrity check.
+func setAsideBrokenIndex(ctx context.Context, dir string) (moved, why string, err error) {
+	path := filepath.Join(dir, "index.db")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return "", "", nil
+	}
+	probs, cerr := checkIndexFile(ctx, path)
+	if cerr == nil && len(probs) == 0 {
+		return "", "", nil
+	}
+	why = strings.Join(probs, "; ")
+	if cerr != nil {
+		why = cerr.Error()
+	}
+	moved = filepath.Join(dir, "index.db.damaged-"+time.Now().UTC().Format("20060102T150405Z"))
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Rename(path+suffix, moved+suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", "", fmt.Errorf("move the damaged index aside: %w", err)
+		}
+	}
+	return moved, why, syncDir(dir)
+}
+
+func checkIndexFile(ctx context.Context, path string) ([]string, error) {
+	db, err := sql.Open("sqlite", sqliteDSN(path, dbWriter))
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	return integrityCheck(ctx, db)
+}
+
+// integrityCheck runs SQLite's integrity_check: every page, every index
+// entry against its table. It returns the problems found.
+func integrityCheck(ctx context.Context, db *sql.DB) ([]string, error) {
+	rows, err := db.QueryContext(ctx, `PRAGMA integrity_check`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return out, err
+		}
+		if s != "ok" {
+			out = append(out, s)
+		}
+	}
+	return out, rows.Err()
+}
+
+// CheckIndex runs SQLite's integrity check of the index and returns what
+// it found wrong (nothing: sound).
+func (r *Repo) CheckIndex(ctx context.Context) ([]string, error) {
+	probs, err := integrityCheck(ctx, r.rdb)
+	if err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	return probs, nil
+}
+
+// salvageTables are copied from a damaged index in this order (foreign
+// keys); blobs and packs are rebuilt from the data files instead.
+var salvageTables = []string{"accounts", "folders", "messages", "runs", "ledger", "pending_deletes"}
+
+// salvage copies what can still be read from the damaged index at path.
+func (r *Repo) salvage(ctx context.Context, path string, res *RepairResult) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	conn, err := r.wdb.Conn(ctx)
+	if err != nil {
+		res.Unsalvaged = append(res.Unsalvaged, "all: "+err.Error())
+		return
+	}
+	defer conn.Close()
+	conn.ExecContext(ctx, `PRAGMA foreign_keys=OFF`)
+	defer conn.ExecContext(ctx, `PRAGMA foreign_keys=ON`)
+	if _, err := conn.ExecContext(ctx, `ATTACH DATABASE ? AS old`, sqliteDSN(path, dbReader)); err != nil {
+		res.Unsalvaged = append(res.Unsalvaged, "all: "+err.Error())
+		return
+	}
+	defer conn.ExecContext(ctx, `DETACH DATABASE old`)
+	for _, t := range salvageTables {
+		cols, err := commonColumns(ctx, conn, t)
+		if err != nil || len(cols) == 0 {
+			if err != nil {
+				res.Unsalvaged = append(res.Unsalvaged, t+": "+err.Error())
+			}
+			continue
+		}
+		if t == "pending_deletes" {
+			if _, err := conn.ExecContext(ctx, pendingSQL); err != nil {
+				res.Unsalvaged = append(res.Unsalvaged, t+": "+err.Error())
+				continue
+			}
+		}
+		n, lost := copyRows(ctx, conn, t, cols)
+		res.Salvaged[t] = n
+		res.Unsalvaged = append(res.Unsalvaged, lost...)
+	}
+}
+
+// commonColumns lists the columns table t has in both indexes.
+func commonColumns(ctx context.Context, conn *sql.Conn, t string) ([]string, error) {
+	get := func(schema string) (map[string]bool, []string, error) {
+		rows, err := conn.QueryContext(ctx, `SELECT name FROM pragma_table_info(?, ?)`, t, schema)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer rows.Close()
+		set := map[string]bool{}
+		var order []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				return nil, nil, err
+			}
+			set[n] = true
+			order = append(order, n)
+		}
+		return set, order, rows.Err()
+	}
+	_, oldCols, err := get("old")
+	if err != nil {
+		return nil, err
+	}
+	mine, _, err := get("main")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, c := range oldCols {
+		if mine[c] {
+			out = append(out, `"`+c+`"`)
+		}
+	}
+	return out, nil
+}
+
+// copyRows copies table t from the old index, in stretches of rows and
+// then row by row where a stretch cannot be read (a damaged page).
+func copyRows(ctx context.Context, conn *sql.Conn, t string, cols []string) (int64, []string) {
+	list := strings.Join(cols, ", ")
+	ins := `INSERT OR IGNORE INTO main.` + t + `(` + list + `) SELECT ` + list + ` FROM old.` + t
+	if res, err := conn.ExecContext(ctx, ins); err == nil {
+		n, _ := res.RowsAffected()
+		return n, nil
+	}
+	var lo, hi sql.NullInt64
+	if err := conn.QueryRowContext(ctx, `SELECT min(rowid), max(rowid) FROM old.`+t).Scan(&lo, &hi); err != nil {
+		return 0, []string{t + ": unreadable: " + err.Error()}
+	}
+	var total, bad int64
+	const stretch = 1000
+	for start := lo.Int64; start <= hi.Int64; start += stretch {
+		end := min(start+stretch-1, hi.Int64)
+		if res, err := conn.ExecContext(ctx, ins+` WHERE rowid BETWEEN ? AND ?`, start, end); err == nil {
+			n, _ := res.RowsAffected()
+			total += n
+			continue
+		}
+		for id := start; id <= end; id++ {
+			res, err := conn.ExecContext(ctx, ins+` WHERE rowid = ?`, id)
+			if err != nil {
+				bad++
+				continue
+			}
+			n, _ := res.RowsAffected()
+			total += n
+		}
+	}
+	if bad > 0 {
+		return total, []string{fmt.Sprintf("%s: %d row ids could not be read", t, bad)}
+	}
+	return total, nil
+}
+
+// rebuildFromPacks indexes every intact message of every data file and
+// settles the stored messages the data files do not hold intact.
+func (r *Repo) rebuildFromPacks(ctx context.Context, res *RepairResult) error {
+	files, err := packFiles(r.dir)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return r.withTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS scanned (hash BLOB NOT NULL, pack INTEGER NOT NULL,
+			offset INTEGER NOT NULL, length INTEGER NOT NULL, size INTEGER NOT NULL, message_id TEXT, subject TEXT, sender TEXT, date_header TEXT)`); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM temp.scanned`); err != nil {
+			return err
+		}
+		rows, err := r.packRows(ctx, tx)
+		if err != nil {
+			return err
+		}
+		known := map[string]bool{}
+		for _, p := range rows {
+			known[p.name] = true
+			if _, ok := files[p.name]; !ok {
+				res.Damage = append(res.Damage, fmt.Sprintf("data file %s is missing", p.name))
+			}
+		}
+		for i, name := range names {
+			id := packID(name)
+			path := filepath.Join(r.dir, "data", name)
+			sr, err := r.scanPack(path, 0)
+			if err != nil {
+				return fmt.Errorf("scan %s: %w", path, err)
+			}
+			end := sr.Size
+			last := i == len(names)-1
+			for _, g := range sr.Gaps {
+				if last && g.Start == sr.Incomplete {
+					continue
+				}
+				res.Damage = append(res.Damage, fmt.Sprintf("%s: bytes %d to %d hold no readable message (%s)", name, g.Start, g.End, g.Why))
+			}
+			if last && sr.Incomplete >= 0 {
+				// The last data file ends in an unfinished write: keep the
+				// bytes, but out of the way of the next writer.
+				kept, err := r.keepAside(path, sr.Incomplete, sr.Size)
+				if err != nil {
+					return err
+				}
+				res.KeptAside = append(res.KeptAside, fmt.Sprintf("%d bytes at the end of %s, now %s", sr.Size-sr.Incomplete, name, kept))
+				end = sr.Incomplete
+			}
+			for _, m := range sr.Messages {
+				if m.End() > end {
+					break
+				}
+				if m.Unchecked {
+					res.Unchecked++
+				}
+				res.Scanned++
+				if _, err := tx.ExecContext(ctx, `INSERT INTO temp.scanned VALUES(?,?,?,?,?,?,?,?,?)`, m.Hash[:], id, m.Offset, m.Length, m.Size,
+					m.Header.MessageID, m.Header.Subject, m.Header.From, m.Header.Date); err != nil {
+					return err
+				}
+			}
+			if known[name] {
+				_, err = tx.ExecContext(ctx, `UPDATE packs SET size=?, sealed=? WHERE id=?`, end, !last, id)
+			} else {
+				_, err = tx.ExecContext(ctx, `INSERT INTO packs(id, name, size, sealed) VALUES(?,?,?,?)`, id, name, end, !last)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS temp.scanned_hash ON scanned(hash)`); err != nil {
+			return err
+		}
+		if err := settleBlobs(ctx, tx, res); err != nil {
+			return err
+		}
+		for _, p := range rows {
+			// A data file that is gone took its messages with it; the
+			// number is free again.
+			if _, ok := files[p.name]; !ok {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM packs WHERE id=?`, p.id); err != nil {
+					return err
+				}
+			}
+		}
+		return r.settlePlaces(ctx, tx, res)
+	})
+}
+
+// settleBlobs points every blob row at an intact copy of its message, or
+// removes it when there is none, and adds the messages the index lacks.
+func settleBlobs(ctx context.Context, tx *sql.Tx, res *RepairResult) error {
+	bad, err := tx.QueryContext(ctx, `SELECT hash FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM temp.scanned s
+		WHERE s.hash=b.hash AND s.pack=b.pack AND s.offset=b.offset AND s.length=b.length)`)
+	if err != nil {
+		return err
+	}
+	var hashes [][]byte
+	for bad.Next() {
+		var h []byte
+		if err := bad.Scan(&h); err != nil {
+			bad.Close()
+			return err
+		}
+		hashes = append(hashes, h)
+	}
+	bad.Close()
+	if err := bad.Err(); err != nil {
+		return err
+	}
+	for _, h := range hashes {
+		r, err := tx.ExecContext(ctx, `UPDATE blobs SET (pack, offset, length, size) =
+			(SELECT pack, offset, length, size FROM temp.scanned s WHERE s.hash=blobs.hash AND s.size>=0 ORDER BY pack, offset LIMIT 1)
+			WHERE hash=? AND EXISTS (SELECT 1 FROM temp.scanned s WHERE s.hash=blobs.hash AND s.size>=0)`, h)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n > 0 {
+			res.Repointed++
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM blobs WHERE hash=?`, h); err != nil {
+			return err
+		}
+	}
+	r, err := tx.ExecContext(ctx, `INSERT INTO blobs(hash, pack, offset, length, size, stored_at, message_id, subject, sender, date_header)
+		SELECT hash, pack, offset, length, size, strftime('%s','now'), message_id, subject, sender, date_header
+		FROM temp.scanned s WHERE s.rowid = (SELECT min(rowid) FROM temp.scanned t WHERE t.hash=s.hash AND t.size>=0)
+		AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash=s.hash)`)
+	if err != nil {
+		return err
+	}
+	res.Indexed, _ = r.RowsAffected()
+	return nil
+}
+
+// settlePlaces marks the places whose message is not stored as missing
+// (so backups fetch them again) and gives a place to every stored message
+// that has none.
+func (r *Repo) settlePlaces(ctx context.Context, tx *sql.Tx, res *RepairResult) error {
+	missing, err := markMissing(ctx, tx)
+	if err != nil {
+		return err
+	}
+	res.Missing = missing
+	var n int64
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.hash=b.hash)`).Scan(&n); err != nil || n == 0 {
+		return err
+	}
+	now := time.Now().Unix()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO accounts(name, protocol, created_at) VALUES(?, 'import', ?) ON CONFLICT(name) DO NOTHING`,
+		RecoveredAccount, now); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO folders(account, name, first_seen, last_seen)
+		SELECT id, ?, ?, ? FROM accounts WHERE name=? ON CONFLICT(account, name) DO NOTHING`, RecoveredFolder, now, now, RecoveredAccount); err != nil {
+		return err
+	}
+	ins, err := tx.ExecContext(ctx, `INSERT INTO messages(folder, uidvalidity, uid, uidl, hash, size, first_seen, last_seen)
+		SELECT (SELECT f.id FROM folders f JOIN accounts a ON a.id=f.account WHERE a.name=? AND f.name=?), 0, 0,
+			'repair:' || lower(hex(b.hash)), b.hash, b.size, b.stored_at, b.stored_at
+		FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.hash=b.hash)`, RecoveredAccount, RecoveredFolder)
+	if err != nil {
+		return err
+	}
+	res.Recovered, _ = ins.RowsAffected()
+	return nil
+}
+
+// markMissing deals with the places whose message has no blob (its bytes
+// were lost): each IMAP folder's checkpoint goes back to before its first
+// such UID, so that the next backup fetches it again from the server.
+// (POP3 and import places without a blob already count as not archived.)
+// It returns the places, described.
+func markMissing(ctx context.Context, tx *sql.Tx) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT a.name, f.name, m.uidvalidity, m.uid, m.uidl FROM messages m
+		JOIN folders f ON f.id=m.folder JOIN accounts a ON a.id=f.account
+		WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash=m.hash) ORDER BY a.name, f.name, m.uid`)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for rows.Next() {
+		var acct, folder, uidl string
+		var uv, uid uint32
+		if err := rows.Scan(&acct, &folder, &uv, &uid, &uidl); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, placeName(acct, folder, uv, uid, uidl))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE folders SET highest_modseq=0, last_uid=min(last_uid, (SELECT min(m.uid)-1 FROM messages m
+		WHERE m.folder=folders.id AND m.uidvalidity=folders.uidvalidity AND m.uidl='' AND m.uid>0 AND m.gone_since=0
+		AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash=m.hash)))
+		WHERE EXISTS (SELECT 1 FROM messages m WHERE m.folder=folders.id AND m.uidvalidity=folders.uidvalidity AND m.uidl='' AND m.uid>0 AND m.gone_since=0
+		AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash=m.hash))`)
+	return out, err
+}
+
+func placeName(acct, folder string, uv, uid uint32, uidl string) string {
+	if uidl != "" {
+		return fmt.Sprintf("%s/%s uidl %s", acct, folder, uidl)
+	}
+	return fmt.Sprintf("%s/%s uidvalidity %d uid %d", acct, folder, uv, uid)
+}
+
+// MarkMissing records that the stored copies of these messages are
+// damaged (verify found them so): they no longer count as archived, and
+// the next backup stores them again from the servers that still hold them.
+// It returns the places that held them.
+func (r *Repo) MarkMissing(ctx context.Context, hashes []Hash) ([]string, error) {
+	var out []string
+	err := r.withTx(ctx, func(tx *sql.Tx) error {
+		for _, h := range hashes {
+			if _, err := tx.ExecContext(context.WithoutCancel(ctx), `DELETE FROM blobs WHERE hash=?`, h[:]); err != nil {
+				return err
+			}
+		}
+		var err error
+		out, err = markMissing(context.WithoutCancel(ctx), tx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("index: mark missing: %w", err)
+	}
+	return out, nil
+}
