@@ -20,6 +20,9 @@
 //
 // Commit syncs every pack byte the pending index rows point at before the
 // index transaction commits, so a crash at any point leaves an archive whose
-// index only names data that is on disk. Bytes appended after the last
-// commit are cut off the next time a writer opens the repository.
+// index only names data that is on disk. Messages appended after the last
+// commit are indexed again the next time a writer opens the repository;
+// bytes the index cannot account for otherwise are never deleted: the
+// writer refuses until Repair (mailkeep repair) has rebuilt the index from
+// the packs (recover.go, repair.go, scan.go).
 package archive

@@ -84,7 +84,8 @@ type packCheck struct {
 	rows     []packRow
 	files    map[string]int64 // pack file name -> size
 	tails    []packTail
-	problems []string
+	problems []string // a writer refuses
+	missing  []string // sealed data files that are not here
 }
 
 func (r *Repo) packRows(ctx context.Context, q interface {
@@ -147,7 +148,7 @@ func (r *Repo) checkPacks(ctx context.Context, indexLost bool) (*packCheck, erro
 		return nil, err
 	}
 	if indexLost && len(pc.files) > 0 {
-		pc.problems = append(pc.problems, fmt.Sprintf("index.db is missing but data/ holds %d data files", len(pc.files)))
+		pc.problems = append(pc.problems, "index.db is missing but data/ holds "+dataFiles(len(pc.files)))
 		return pc, nil
 	}
 	known := map[string]bool{}
@@ -158,6 +159,10 @@ func (r *Repo) checkPacks(ctx context.Context, indexLost bool) (*packCheck, erro
 		size, ok := pc.files[p.name]
 		last := i == len(pc.rows)-1
 		switch {
+		case !ok && p.sealed:
+			// Writers never touch a sealed data file, and an archive made
+			// from an off-site index alone has none of them here.
+			pc.missing = append(pc.missing, fmt.Sprintf("data file %s is missing", p.name))
 		case !ok:
 			pc.problems = append(pc.problems, fmt.Sprintf("data file %s is missing", p.name))
 		case size < p.size:
@@ -382,4 +387,11 @@ func syncFile(path string) error {
 	}
 	defer f.Close()
 	return f.Sync()
+}
+
+func dataFiles(n int) string {
+	if n == 1 {
+		return "1 data file"
+	}
+	return strconv.Itoa(n) + " data files"
 }

@@ -45,6 +45,9 @@ type Options struct {
 	// Report receives warnings about what opening found and fixed
 	// (permissions, an interrupted run's data); nil: none.
 	Report progress.Reporter
+	// Sealer is SetSealer's, given from the start: opening a writer may
+	// read encrypted messages an interrupted run left (and Repair does).
+	Sealer Sealer
 
 	// repair opens a writer even when the index does not explain the
 	// data files, with lock already held (Repair only).
@@ -108,7 +111,7 @@ func Open(ctx context.Context, dir string, opts *Options) (*Repo, error) {
 		return nil, fmt.Errorf("open archive %s: %w", dir, statErr)
 	}
 
-	r := &Repo{dir: dir, readOnly: opts.ReadOnly, report: opts.Report, readers: map[int64]*os.File{}, packSize: opts.PackSize, clock: opts.Now}
+	r := &Repo{dir: dir, readOnly: opts.ReadOnly, report: opts.Report, seal: opts.Sealer, readers: map[int64]*os.File{}, packSize: opts.PackSize, clock: opts.Now}
 	if r.clock == nil {
 		r.clock = time.Now
 	}
@@ -213,7 +216,7 @@ func (r *Repo) indexLost(repair bool) (bool, error) {
 	if err != nil || len(files) == 0 || repair {
 		return len(files) > 0, err
 	}
-	return true, &NeedsRepairError{Dir: r.dir, Problems: []string{fmt.Sprintf("index.db is missing but data/ holds %d data files", len(files))}}
+	return true, &NeedsRepairError{Dir: r.dir, Problems: []string{"index.db is missing but data/ holds " + dataFiles(len(files))}}
 }
 
 func (r *Repo) openDB(ctx context.Context) error {
@@ -243,7 +246,11 @@ func (r *Repo) openDB(ctx context.Context) error {
 		}
 		r.fixModes()
 	}
-	v, err := r.openReaders(ctx, path, dbReader)
+	how := dbReader
+	if !r.readOnly {
+		how = dbWriter // a writer's readers: as they always were
+	}
+	v, err := r.openReaders(ctx, path, how)
 	if err != nil && r.readOnly {
 		// Where index.db-shm cannot be made, SQLite cannot read a WAL
 		// database except as an immutable file.

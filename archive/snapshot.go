@@ -111,6 +111,10 @@ func InstallIndex(ctx context.Context, dir, index string, indexOnly bool) error 
 	if err == nil && indexOnly {
 		_, err = db.ExecContext(ctx, `UPDATE packs SET sealed=1 WHERE sealed=0`)
 	}
+	if err == nil && indexOnly {
+		// Repair must not take the packs that are elsewhere for lost.
+		_, err = db.ExecContext(ctx, `INSERT OR REPLACE INTO meta(key, value) VALUES('packs_elsewhere', '1')`)
+	}
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}

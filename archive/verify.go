@@ -73,7 +73,7 @@ func (r *Repo) Verify(ctx context.Context, account string, progress VerifyProgre
 	}
 	// (Bytes past the committed end that an interrupted run left are not
 	// damage: the next writer indexes them again.)
-	res.Packs = pc.problems
+	res.Packs = append(pc.missing, pc.problems...)
 	if res.Missing, err = r.missingPlaces(ctx, account); err != nil {
 		return nil, err
 	}

@@ -137,7 +137,13 @@ func (u *ui) Report(e progress.Event) {
 		u.clear(func() { u.g.errorf("%s", ops.Describe(joinWhere(e), e.Err)) })
 	case progress.Warning:
 		if !u.g.quiet {
-			u.clear(func() { u.g.warningf("%s: %s", joinWhere(e), e.Text) })
+			u.clear(func() {
+				if w := joinWhere(e); w != "" {
+					u.g.warningf("%s: %s", w, e.Text)
+				} else {
+					u.g.warningf("%s", e.Text) // about the archive itself
+				}
+			})
 		}
 	case progress.Retry:
 		if !u.g.quiet {

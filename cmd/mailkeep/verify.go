@@ -61,6 +61,20 @@ damaged.`,
 }
 
 func (g *globals) printVerify(res *archive.VerifyResult, took time.Duration) {
+	for _, p := range res.Index {
+		if g.json {
+			writeJSON(g.stdout, map[string]any{"event": "damaged-index", "error": p})
+		} else {
+			g.errorf("index.db: %s", p)
+		}
+	}
+	for _, p := range res.Missing {
+		if g.json {
+			writeJSON(g.stdout, map[string]any{"event": "missing", "place": p})
+		} else {
+			g.errorf("missing: %s (its stored copy was lost; the next backup fetches it again if the server has it)", p)
+		}
+	}
 	for _, p := range res.Packs {
 		if g.json {
 			writeJSON(g.stdout, map[string]any{"event": "damaged-file", "error": p})
@@ -78,7 +92,8 @@ func (g *globals) printVerify(res *archive.VerifyResult, took time.Duration) {
 	}
 	if g.json {
 		writeJSON(g.stdout, map[string]any{"event": "summary", "checked": res.Checked, "bytes": res.Bytes,
-			"damaged": len(res.Damaged), "damaged_files": len(res.Packs), "not_decrypted": res.Unopened, "ok": res.OK(), "seconds": took.Seconds()})
+			"damaged": len(res.Damaged), "damaged_files": len(res.Packs), "damaged_index": len(res.Index), "missing": len(res.Missing),
+			"not_decrypted": res.Unopened, "ok": res.OK(), "seconds": took.Seconds()})
 		return
 	}
 	fmt.Fprintf(g.stdout, "verified %d messages, %s in %.1fs: ", res.Checked, humanBytes(res.Bytes), took.Seconds())
@@ -88,6 +103,13 @@ func (g *globals) printVerify(res *archive.VerifyResult, took time.Duration) {
 	if res.OK() {
 		fmt.Fprintln(g.stdout, "all intact")
 	} else {
-		fmt.Fprintf(g.stdout, "%d damaged messages, %d damaged data files\n", len(res.Damaged), len(res.Packs))
+		switch {
+		case len(res.Index) > 0:
+			fmt.Fprintf(g.stdout, "the index is damaged (%d problems)\n", len(res.Index))
+		case len(res.Missing) > 0:
+			fmt.Fprintf(g.stdout, "%d damaged messages, %d damaged data files, %d places missing\n", len(res.Damaged), len(res.Packs), len(res.Missing))
+		default:
+			fmt.Fprintf(g.stdout, "%d damaged messages, %d damaged data files\n", len(res.Damaged), len(res.Packs))
+		}
 	}
 }

@@ -5,36 +5,47 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/mailkeep/mailkeep/archive"
-	"github.com/mailkeep/mailkeep/internal/config"
+	"github.com/mailkeep/mailkeep/internal/progress"
 )
 
-// openWriter opens the configured archive for writing, creating it.
-func openWriter(ctx context.Context, cfg *config.Config, purpose string) (*archive.Repo, error) {
-	repo, err := OpenWriter(ctx, cfg.Archive, cfg.Compression, purpose)
+// openWriter opens the configured archive for writing, creating it,
+// with the config's age keys; what opening finds and fixes (permissions)
+// goes to env's reporter.
+func openWriter(ctx context.Context, env *Env, purpose string) (*archive.Repo, error) {
+	repo, err := OpenWriter(ctx, env.Config.Archive, env.Config.Compression, purpose, env.Reporter)
 	if err != nil {
 		return nil, err
 	}
-	return seal(repo, cfg) // seal.go: the config's age keys
+	return seal(repo, env.Config) // seal.go: the config's age keys
 }
 
 // OpenWriter opens the archive in dir for writing, creating it. Its
 // errors say what to do.
-func OpenWriter(ctx context.Context, dir string, compression string, purpose string) (*archive.Repo, error) {
+func OpenWriter(ctx context.Context, dir string, compression string, purpose string, rep progress.Reporter) (*archive.Repo, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, &Error{Err: fmt.Errorf("archive %s: %w", dir, err)}
 	}
-	r, err := archive.Open(ctx, dir, &archive.Options{Create: true, Purpose: purpose, Compression: compression})
+	r, err := archive.Open(ctx, dir, &archive.Options{Create: true, Purpose: purpose, Compression: compression, Report: rep})
 	if err != nil {
 		e := &Error{Err: err}
 		var le *archive.LockedError
-		if errors.As(err, &le) {
+		switch {
+		case errors.As(err, &le):
 			e.Hint = "another mailkeep is writing this archive; wait for it to finish"
+		case errors.Is(err, archive.ErrNeedsRepair):
+			e.Hint = repairHint(dir)
 		}
 		return nil, e
 	}
 	return r, nil
+}
+
+// repairHint says how to repair the archive in dir.
+func repairHint(dir string) string {
+	return "'mailkeep repair --archive " + dir + "' rebuilds the index from the data files and keeps everything it cannot explain; see README, 'Damage and repair'"
 }
 
 // OpenReader opens the archive in dir to read it.
@@ -42,7 +53,10 @@ func OpenReader(ctx context.Context, dir string) (*archive.Repo, error) {
 	r, err := archive.Open(ctx, dir, nil)
 	if err != nil {
 		e := &Error{Err: err}
-		if errors.Is(err, os.ErrNotExist) {
+		switch {
+		case strings.Contains(err.Error(), "mailkeep repair"):
+			e.Hint = repairHint(dir)
+		case errors.Is(err, os.ErrNotExist):
 			e.Hint = "run 'mailkeep backup' first, or check 'archive:' in the config"
 		}
 		return nil, e

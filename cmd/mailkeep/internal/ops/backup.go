@@ -34,7 +34,7 @@ func Backup(ctx context.Context, env *Env, o BackupOptions) *Outcome {
 	var repo *archive.Repo
 	if o.DryRun {
 		repo = openIfThere(ctx, env.Config.Archive) // nil: everything would be fetched
-	} else if repo, err = openWriter(ctx, env.Config, "mailkeep backup"); err != nil {
+	} else if repo, err = openWriter(ctx, env, "mailkeep backup"); err != nil {
 		return out.fail(err).finish(ctx.Err() != nil)
 	}
 	if repo != nil {

@@ -40,7 +40,7 @@ func Cleanup(ctx context.Context, env *Env, o CleanupOptions) *Outcome {
 	if err != nil {
 		return out.fail(err).finish(false)
 	}
-	repo, err := openWriter(ctx, env.Config, "mailkeep cleanup")
+	repo, err := openWriter(ctx, env, "mailkeep cleanup")
 	if err != nil {
 		return out.fail(err).finish(ctx.Err() != nil)
 	}

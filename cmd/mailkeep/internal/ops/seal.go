@@ -71,7 +71,7 @@ func canRead(ctx context.Context, repo *archive.Repo) (*archive.Repo, error) {
 
 // openWriterAt opens the archive in dir for writing, with the env's keys.
 func (env *Env) openWriterAt(ctx context.Context, dir, compression, purpose string) (*archive.Repo, error) {
-	repo, err := OpenWriter(ctx, dir, compression, purpose)
+	repo, err := OpenWriter(ctx, dir, compression, purpose, env.Reporter)
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,7 @@ func Restore(ctx context.Context, env *Env, o RestoreOptions) *Outcome {
 	if o.DryRun {
 		repo, err = OpenReader(ctx, env.Config.Archive)
 	} else {
-		repo, err = openWriter(ctx, env.Config, "mailkeep restore")
+		repo, err = openWriter(ctx, env, "mailkeep restore")
 		if err == nil {
 			repo, err = canRead(ctx, repo) // seal.go
 		}
@@ -206,7 +206,7 @@ func (env *Env) recordXfer(ctx context.Context, repo *archive.Repo, res *restore
 // (or, before the first backup, an empty stand-in) and writes nothing.
 func (env *Env) migrateArchive(ctx context.Context, dryRun bool) (*archive.Repo, error) {
 	if !dryRun {
-		repo, err := openWriter(ctx, env.Config, "mailkeep migrate")
+		repo, err := openWriter(ctx, env, "mailkeep migrate")
 		if err != nil {
 			return nil, err
 		}
