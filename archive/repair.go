@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"time"
 )
 
 // Repair rebuilds what can be rebuilt of an archive from its data files
@@ -271,7 +270,7 @@ func (r *Repo) settlePlaces(ctx context.Context, tx *sql.Tx, res *RepairResult) 
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.hash=b.hash)`).Scan(&n); err != nil || n == 0 {
 		return err
 	}
-	now := time.Now().Unix()
+	now := r.clock().Unix()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO accounts(name, protocol, created_at) VALUES(?, 'import', ?) ON CONFLICT(name) DO NOTHING`,
 		RecoveredAccount, now); err != nil {
 		return err
