@@ -2,9 +2,7 @@ package restore
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
-	"io"
 	"slices"
 	"time"
 
@@ -33,6 +31,7 @@ type foreignMsg struct {
 	flags   string
 	hashed  bool
 	hash    archive.Hash
+	masked  archive.Hash // hash of its masked form (see masked)
 	claimed bool
 }
 
@@ -84,7 +83,10 @@ func (e *engine) loadForeign(tf *tfolder, uids []uint32) error {
 			if m.msgid == "" {
 				tf.foreign.noID = append(tf.foreign.noID, m)
 			} else {
-				tf.foreign.byID[m.msgid] = append(tf.foreign.byID[m.msgid], m)
+				// Keyed as a munging target keeps it: the source's 8-bit
+				// bytes in a Message-ID come back as "X".
+				k := maskID(m.msgid)
+				tf.foreign.byID[k] = append(tf.foreign.byID[k], m)
 			}
 			return nil
 		})
@@ -98,7 +100,7 @@ func (e *engine) loadForeign(tf *tfolder, uids []uint32) error {
 func (fs *foreignSet) pool(p *place) []*foreignMsg {
 	src := fs.noID
 	if p.msgid != "" {
-		src = fs.byID[p.msgid]
+		src = fs.byID[maskID(p.msgid)]
 	}
 	var out []*foreignMsg
 	for _, m := range src {
@@ -126,7 +128,7 @@ func (e *engine) adopt(tf *tfolder, need []*place, how string) ([]*place, error)
 			left = append(left, p)
 			continue
 		}
-		if p.msgid != "" && len(tf.keys[matchKey(p.msgid, p.size)]) == 1 {
+		if p.msgid != "" && len(tf.keys[matchKey(maskID(p.msgid), p.size)]) == 1 {
 			// Message-ID and size identify the message among the source's:
 			// the date settles it.
 			var hit *foreignMsg
@@ -137,9 +139,10 @@ func (e *engine) adopt(tf *tfolder, need []*place, how string) ([]*place, error)
 				}
 			}
 			if hit != nil {
-				if err := e.claim(tf, hit, p, how); err != nil {
+				if err := e.claim(tf, hit, p, how, false); err != nil {
 					return nil, err
 				}
+				tf.unverified = append(tf.unverified, p)
 				continue
 			}
 		}
@@ -152,48 +155,56 @@ func (e *engine) adopt(tf *tfolder, need []*place, how string) ([]*place, error)
 	return append(left, more...), err
 }
 
-// deepMatch compares bodies by SHA-256, fetching only the candidates.
+// deepMatch compares bodies by SHA-256, fetching only the candidates:
+// first exactly (also in the forms a server may have stored, see
+// servedForms), then, for the places left, in the masked form a munging
+// target stores (see masked). Exact matches go first: two source messages
+// that differ only in 8-bit header bytes are one message to such a target,
+// and a copy that is exactly one of them must not be taken by the other.
 func (e *engine) deepMatch(tf *tfolder, places []*place, how string) ([]*place, error) {
 	type want struct {
 		p      *place
 		cands  []*foreignMsg
-		hashes []archive.Hash
+		hashes []archive.Hash // exact forms
+		masked []archive.Hash // masked forms
 	}
 	var ws []want
 	var left []*place
 	toHash := map[uint32]*foreignMsg{}
 	for _, p := range places {
 		pool := tf.foreign.pool(p)
-		hashes := []archive.Hash{p.hash}
+		w := want{p: p, hashes: []archive.Hash{p.hash}}
 		sizes := map[int64]bool{p.size: true}
-		if slices.ContainsFunc(pool, func(m *foreignMsg) bool { return m.size != p.size }) && p.size <= 64<<20 {
+		if len(pool) > 0 && p.size <= 64<<20 {
 			raw, err := e.repo.ReadMessage(e.ctx, p.hash)
 			if err != nil {
 				return nil, archiveErr(err)
 			}
+			w.masked = append(w.masked, archive.HashBytes(masked(raw)))
 			for _, v := range servedForms(raw) {
-				hashes = append(hashes, archive.HashBytes(v))
+				w.hashes = append(w.hashes, archive.HashBytes(v))
+				w.masked = append(w.masked, archive.HashBytes(masked(v)))
 				sizes[int64(len(v))] = true
 			}
 		}
-		var cands []*foreignMsg
 		for _, m := range pool {
 			if sizes[m.size] {
-				cands = append(cands, m)
+				w.cands = append(w.cands, m)
 				if !m.hashed {
 					toHash[m.uid] = m
 				}
 			}
 		}
-		if len(cands) == 0 {
+		if len(w.cands) == 0 {
 			left = append(left, p)
 			continue
 		}
-		ws = append(ws, want{p, cands, hashes})
+		ws = append(ws, w)
 	}
 	if err := e.hashForeign(tf, toHash); err != nil {
 		return nil, err
 	}
+	var second []want
 	for _, w := range ws {
 		var hit *foreignMsg
 		for _, m := range w.cands {
@@ -203,10 +214,26 @@ func (e *engine) deepMatch(tf *tfolder, places []*place, how string) ([]*place, 
 			}
 		}
 		if hit == nil {
+			second = append(second, w)
+			continue
+		}
+		if err := e.claim(tf, hit, w.p, how, hit.hash != w.p.hash); err != nil {
+			return nil, err
+		}
+	}
+	for _, w := range second {
+		var hit *foreignMsg
+		for _, m := range w.cands {
+			if !m.claimed && m.hashed && slices.Contains(w.masked, m.masked) {
+				hit = m
+				break
+			}
+		}
+		if hit == nil {
 			left = append(left, w.p)
 			continue
 		}
-		if err := e.claim(tf, hit, w.p, how); err != nil {
+		if err := e.claim(tf, hit, w.p, how, true); err != nil {
 			return nil, err
 		}
 	}
@@ -230,7 +257,8 @@ func servedForms(raw []byte) [][]byte {
 	return out
 }
 
-// hashForeign fetches the bodies of ms and hashes them, streaming.
+// hashForeign fetches the bodies of ms and hashes them, streaming, as
+// they are and masked (see masked).
 func (e *engine) hashForeign(tf *tfolder, ms map[uint32]*foreignMsg) error {
 	if len(ms) == 0 {
 		return nil
@@ -244,7 +272,6 @@ func (e *engine) hashForeign(tf *tfolder, ms map[uint32]*foreignMsg) error {
 		uids = append(uids, u)
 	}
 	slices.Sort(uids)
-	opts := &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}
 	for len(uids) > 0 {
 		n := min(len(uids), 200)
 		var set imap.UIDSet
@@ -252,39 +279,7 @@ func (e *engine) hashForeign(tf *tfolder, ms map[uint32]*foreignMsg) error {
 			set.AddNum(imap.UID(u))
 		}
 		uids = uids[n:]
-		fc := c.Fetch(set, opts)
-		for {
-			msg := fc.Next()
-			if msg == nil {
-				break
-			}
-			var uid uint32
-			var sum []byte
-			for {
-				it := msg.Next()
-				if it == nil {
-					break
-				}
-				switch d := it.(type) {
-				case imapclient.FetchItemDataUID:
-					uid = uint32(d.UID)
-				case imapclient.FetchItemDataBodySection:
-					h := sha256.New()
-					if d.Literal != nil {
-						if _, err := io.Copy(h, d.Literal); err != nil {
-							fc.Close()
-							return fmt.Errorf("fetch %s uid %d: %w", tf.name, uid, err)
-						}
-					}
-					sum = h.Sum(nil)
-				}
-			}
-			if m := ms[uid]; m != nil && sum != nil {
-				copy(m.hash[:], sum)
-				m.hashed = true
-			}
-		}
-		if err := fc.Close(); err != nil {
+		if err := fetchHashes(c.Client, set, ms); err != nil {
 			return fmt.Errorf("fetch bodies in %s: %w", tf.name, err)
 		}
 	}
@@ -292,8 +287,9 @@ func (e *engine) hashForeign(tf *tfolder, ms map[uint32]*foreignMsg) error {
 	return nil
 }
 
-// claim records that p is on the target as m.
-func (e *engine) claim(tf *tfolder, m *foreignMsg, p *place, how string) error {
+// claim records that p is on the target as m; altered: m is not the
+// source's bytes (the target changed them).
+func (e *engine) claim(tf *tfolder, m *foreignMsg, p *place, how string, altered bool) error {
 	m.claimed = true
 	flags := m.flags
 	if how == archive.LedgerAppend {
@@ -311,6 +307,9 @@ func (e *engine) claim(tf *tfolder, m *foreignMsg, p *place, how string) error {
 		tf.res.CopiedBytes += p.size
 	}
 	p.uncertain = false
+	if altered {
+		e.noteAltered(tf, p, m)
+	}
 	return nil
 }
 

@@ -213,6 +213,9 @@ func (e *engine) handle(r *result, pause *time.Time) error {
 			if err := e.record(tf, p, r.uidv, r.uid, archive.LedgerAppend, p.flags); err != nil {
 				return err
 			}
+			if r.risky {
+				tf.atRisk = append(tf.atRisk, p)
+			}
 		} else {
 			// No UIDPLUS: the UID is found by looking once the queue is done.
 			p.queued, p.pending = false, true

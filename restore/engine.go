@@ -150,20 +150,22 @@ type tfolder struct {
 	err        error
 	srcs       []*srcFolder
 
-	exists   bool
-	opened   bool
-	uidv     uint32
-	policy   *flagPolicy
-	onTarget map[uint32]bool
-	scanned  uint32 // every UID up to this one has been looked at (APPENDUIDs do not count)
-	bySource map[int64]*lrow
-	byHash   map[archive.Hash][]*lrow
-	foreign  *foreignSet // target mail the ledger does not explain; loaded when needed
-	unknown  []uint32    // UIDs of that mail
-	places   map[int64]*place
-	pending  []*place
-	keys     map[string]map[archive.Hash]bool // Message-ID+size -> hashes among source places
-	started  bool                             // FolderStart sent
+	exists     bool
+	opened     bool
+	uidv       uint32
+	policy     *flagPolicy
+	onTarget   map[uint32]bool
+	scanned    uint32 // every UID up to this one has been looked at (APPENDUIDs do not count)
+	bySource   map[int64]*lrow
+	byHash     map[archive.Hash][]*lrow
+	foreign    *foreignSet // target mail the ledger does not explain; loaded when needed
+	unknown    []uint32    // UIDs of that mail
+	places     map[int64]*place
+	pending    []*place
+	atRisk     []*place                         // appended with a UID; the target may have altered them (altered.go)
+	unverified []*place                         // adopted without comparing bytes (altered.go)
+	keys       map[string]map[archive.Hash]bool // Message-ID+size -> hashes among source places
+	started    bool                             // FolderStart sent
 }
 
 type engine struct {
@@ -472,6 +474,14 @@ func (e *engine) settle(feed func() (bool, error)) error {
 		}
 		feed = nil
 		for _, tf := range e.orderedFolders() {
+			if err := e.checkAltered(tf); err != nil {
+				if fatal(err) {
+					return err
+				}
+				e.folderFailed(tf, err)
+			}
+		}
+		for _, tf := range e.orderedFolders() {
 			if len(tf.pending) > 0 && tf.err == nil {
 				if err := e.resolvePending(tf); err != nil {
 					if fatal(err) {
@@ -591,6 +601,9 @@ func (e *engine) finish() {
 		}
 		text := fmt.Sprintf("%d in source, %d on target, copied %d, adopted %d, flags %d, skipped %d",
 			r.InSource, r.OnTarget, r.Copied, r.Adopted, r.FlagsUpdated, len(r.Skipped))
+		if len(r.Altered) > 0 {
+			text += fmt.Sprintf(", altered by the target %d", len(r.Altered))
+		}
 		if e.o.DryRun {
 			text = fmt.Sprintf("%d in source, would copy %d, would adopt %d, would update flags of %d", r.InSource, r.Copied, r.Adopted, r.FlagsUpdated)
 		}

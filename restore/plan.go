@@ -20,7 +20,7 @@ func (e *engine) plan(tf *tfolder, fresh []*place, all bool) error {
 	for _, p := range fresh {
 		tf.places[p.id] = p
 		if p.msgid != "" {
-			k := matchKey(p.msgid, p.size)
+			k := matchKey(maskID(p.msgid), p.size)
 			if tf.keys[k] == nil {
 				tf.keys[k] = map[archive.Hash]bool{}
 			}

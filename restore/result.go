@@ -41,6 +41,7 @@ type FolderResult struct {
 
 	Skipped      []Skip           // not copied, and why
 	Repaired     []Skip           // changed by RepairLineEndings before the APPEND
+	Altered      []Skip           // on the target, but stored with other bytes than sent (Cyrus munge8bit, ...)
 	DroppedFlags map[string]int64 // flag -> messages it was left off (not allowed by the target)
 	Err          error            // the folder as a whole failed
 }
@@ -117,6 +118,15 @@ func (r *Result) Err() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// AlteredTotal is how many copies on the target the target altered.
+func (r *Result) AlteredTotal() int64 {
+	var n int64
+	for _, f := range r.Folders {
+		n += int64(len(f.Altered))
+	}
+	return n
 }
 
 // Totals adds the folders up.

@@ -94,6 +94,7 @@ type result struct {
 	err      error
 	dropped  []string
 	repaired string // what RepairLineEndings changed, "" if nothing
+	risky    bool   // the bytes sent are of a kind targets alter (altered.go)
 	fatal    bool   // the target or the archive cannot be used at all
 }
 
@@ -224,6 +225,14 @@ func (w *worker) sendChunk(a *imapconn.AppendClient, chunk []*job) []*result {
 			}
 		}
 		r.bytes = m.Size
+		open := m.Open
+		m.Open = func() (io.ReadCloser, error) {
+			rc, err := open()
+			if err != nil {
+				return nil, err
+			}
+			return watchRisk(rc, &r.risky), nil
+		}
 		msgs[i] = m
 	}
 	res := a.Append(tf.name, msgs)

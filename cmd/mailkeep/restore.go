@@ -172,6 +172,13 @@ func (g *globals) printReconciliation(verb string, res *restore.Result) {
 			if rp != nil {
 				out["repaired"] = rp
 			}
+			if len(f.Altered) > 0 {
+				var al []string
+				for _, s := range f.Altered {
+					al = append(al, s.String())
+				}
+				out["altered"] = al
+			}
 			if len(f.DroppedFlags) > 0 {
 				out["dropped_flags"] = f.DroppedFlags
 			}
@@ -183,7 +190,7 @@ func (g *globals) printReconciliation(verb string, res *restore.Result) {
 		in, on, copied, adopted, flags, skipped, bytes := res.Totals()
 		out := map[string]any{"event": "summary", "kind": verb, "source": res.Source, "target": res.Target, "ok": res.OK(),
 			"in_source": in, "on_target": on, "copied": copied, "adopted": adopted, "flags_updated": flags,
-			"skipped": skipped, "bytes": bytes, "seconds": res.Finished.Sub(res.Started).Seconds(), "dry_run": res.DryRun}
+			"skipped": skipped, "altered": res.AlteredTotal(), "bytes": bytes, "seconds": res.Finished.Sub(res.Started).Seconds(), "dry_run": res.DryRun}
 		if err := res.Err(); err != nil {
 			out["error"] = ops.Describe("", err)
 		}
@@ -226,6 +233,9 @@ func (g *globals) printReconciliation(verb string, res *restore.Result) {
 		fmt.Fprintf(w, "  %-44s %8d %10d %11d %9d\n", "total", in, copied, adopted, flags)
 	} else {
 		fmt.Fprintf(w, "  %-44s %8d %9d %8d %8d %7d %8d\n", "total", in, on, copied, adopted, flags, skipped)
+		if n := res.AlteredTotal(); n > 0 {
+			fmt.Fprintf(w, "  %d copies on the target were altered by it (listed below): the target stores other bytes than the source's\n", n)
+		}
 		rate := ""
 		if secs > 0 {
 			rate = fmt.Sprintf(", %s/s", humanBytes(int64(float64(bytes)/secs)))
@@ -241,6 +251,9 @@ func (g *globals) printReconciliation(verb string, res *restore.Result) {
 		}
 		for _, s := range f.Repaired {
 			fmt.Fprintf(w, "  repaired: %s\n", safeLine(fmt.Sprint(s)))
+		}
+		for _, s := range f.Altered {
+			fmt.Fprintf(w, "  altered by target: %s\n", s)
 		}
 		if len(f.DroppedFlags) > 0 {
 			var fl []string

@@ -20,6 +20,8 @@ import (
 type aclState struct {
 	ns     *imap.NamespaceData
 	rights map[string]map[string]string // user -> mailbox -> rights
+
+	munge8bit bool // see SetMunge8Bit
 }
 
 // SetNamespaces makes NAMESPACE answer ns instead of the single personal

@@ -303,6 +303,7 @@ func (s *session) Append(name string, r imap.LiteralReader, opts *imap.AppendOpt
 	if _, err := io.ReadFull(r, raw); err != nil {
 		return nil, err
 	}
+	raw = s.srv.appended(raw)
 	date := opts.Time
 	if date.IsZero() {
 		date = time.Now()

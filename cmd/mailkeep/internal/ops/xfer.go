@@ -146,6 +146,9 @@ func xferOutcome(ctx context.Context, out *Outcome, res *restore.Result) *Outcom
 	if skipped > 0 {
 		a.Counts = append(a.Counts, Count{"skipped", skipped})
 	}
+	if n := res.AlteredTotal(); n > 0 {
+		a.Counts = append(a.Counts, Count{"altered by target", n})
+	}
 	failedFolders := 0
 	for _, f := range res.Folders {
 		a.Folders = append(a.Folders, Folder{Name: f.Target, Bytes: f.CopiedBytes, Err: f.Err, Counts: []Count{
