@@ -314,6 +314,10 @@ func (r *Repo) begin(ctx context.Context) error {
 	return nil
 }
 
+// testHookBeforeIndexCommit runs between the pack's fsync and the index
+// commit; tests kill the process there.
+var testHookBeforeIndexCommit func()
+
 // WriteError is a failure to write the archive itself (a full disk, an
 // I/O error). The open transaction was rolled back and the Repo accepts no
 // more writes; a retry against the mail server cannot help.
@@ -344,6 +348,9 @@ func (r *Repo) commitLocked(ctx context.Context) error {
 	}
 	if _, err := r.tx.Exec(`UPDATE meta SET value=? WHERE key='commit_seq'`, strconv.FormatInt(r.seq+1, 10)); err != nil {
 		return r.abortLocked(fmt.Errorf("index: %w", err))
+	}
+	if testHookBeforeIndexCommit != nil {
+		testHookBeforeIndexCommit() // crash tests: kill -9 here, packs synced
 	}
 	err := r.tx.Commit()
 	r.tx = nil
