@@ -402,3 +402,39 @@ func TestGarbageIndexFile(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestMissingPOP3PlaceIsNotArchived: a POP3 place whose stored copy was
+// dropped as damaged is not among the places a POP3 backup trusts (or
+// deletes from the server on the strength of), so it is fetched again.
+func TestMissingPOP3PlaceIsNotArchived(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newRepo(t)
+	acct, _ := r.Account(ctx, "isp", "pop3")
+	f, _ := r.Folder(ctx, acct, "INBOX")
+	var hs []Hash
+	for i, uidl := range []string{"u1", "u2", "u3"} {
+		raw := fixtureMsg(uint32(i + 1))
+		h, _, _ := r.PutMessage(ctx, raw)
+		r.AddMessage(ctx, &Message{Folder: f.ID, UIDL: uidl, Hash: h, Size: int64(len(raw))})
+		hs = append(hs, h)
+	}
+	if err := r.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ps, _ := r.POP3Places(ctx, f.ID, true); len(ps) != 3 {
+		t.Fatalf("POP3Places() = %d places, want 3", len(ps))
+	}
+	if _, err := r.MarkMissing(ctx, []Hash{hs[1]}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := r.POP3Places(ctx, f.ID, true)
+	if err != nil || len(ps) != 2 || ps[0].Key == "u2" || ps[1].Key == "u2" {
+		t.Fatalf("POP3Places() after u2 was marked missing = %+v, %v", ps, err)
+	}
+	if v, _ := r.Verify(ctx, "", nil); len(v.Missing) != 1 || v.Missing[0] != "isp/INBOX uidl u2" {
+		t.Fatalf("Verify().Missing = %q", v.Missing)
+	}
+}

@@ -120,6 +120,13 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("%s: no JSON lines", args[0])
 				}
 			},
+			// truncate-pack ARCHIVE: the first pack loses its second half.
+			"truncate-pack": func(ts *testscript.TestScript, neg bool, args []string) {
+				path := ts.MkAbs(args[0]) + "/data/00000001.pack"
+				st, err := os.Stat(path)
+				ts.Check(err)
+				ts.Check(os.Truncate(path, st.Size()/2))
+			},
 			// hold-lock ARCHIVE: another writer holds the archive until the script ends.
 			"hold-lock": func(ts *testscript.TestScript, neg bool, args []string) {
 				r, err := archive.Open(context.Background(), ts.MkAbs(args[0]), &archive.Options{Create: true, Purpose: "mailkeep backup (test holder)"})
