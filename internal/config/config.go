@@ -39,6 +39,7 @@ type Config struct {
 	Jobs        map[string]*Job
 	Offsite     *Offsite    // key offsite: where push and pull keep a copy; nil = none (offsite.go)
 	Encryption  *Encryption // key encryption: age keys for new data; nil = stored unencrypted (offsite.go)
+	Serve       *Serve      // key serve: the read-only IMAP server over the archive; nil = none (serve.go)
 }
 
 // AccountNames returns the names of all accounts, sorted.

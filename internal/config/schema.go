@@ -19,6 +19,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 		"compression": func(v *yaml.Node, p string) { c.Compression = d.str(v, p, false) },
 		"offsite":     func(v *yaml.Node, p string) { c.Offsite = d.offsite(v, p) },
 		"encryption":  func(v *yaml.Node, p string) { c.Encryption = d.encryption(v, p) },
+		"serve":       func(v *yaml.Node, p string) { c.Serve = d.serve(v, p) }, // serve.go
 		"accounts": func(v *yaml.Node, p string) {
 			d.named(v, p, func(name string, line int, v *yaml.Node, p string) {
 				a := &Account{Name: name, Line: line}

@@ -57,6 +57,7 @@ func validate(d *decoder, c *Config) {
 		d.jobRules(c, c.Jobs[name], "jobs."+name, dir)
 	}
 	d.offsiteRules(c, dir)
+	d.serveRules(c, dir)
 }
 
 func (d *decoder) accountRules(a *Account, p, dir string) {
