@@ -16,7 +16,7 @@ func (sel *selected) targets(set imap.NumSet) []int {
 	switch set := set.(type) {
 	case imap.SeqSet:
 		for i := range sel.msgs {
-			if set.Contains(uint32(i + 1)) || seqStar(set, uint32(i+1), n) {
+			if set.Contains(uint32(i+1)) || seqStar(set, uint32(i+1), n) {
 				out = append(out, i)
 			}
 		}

@@ -61,7 +61,7 @@ type evaluator struct {
 	s   *session
 	sel *selected
 	fts map[string]map[uint32]bool // "key\x00value" -> served UIDs that match
-	raw map[string][]byte // uid and field -> the field, lower case
+	raw map[string][]byte          // uid and field -> the field, lower case
 }
 
 // day is the calendar day of t in its own zone (RFC 3501 6.4.4:

@@ -29,7 +29,7 @@ type Options struct {
 	// Without it connections are plain: the CLI allows that on loopback
 	// only.
 	TLS *tls.Config
-	Log      *slog.Logger
+	Log *slog.Logger
 }
 
 // Server is a read-only IMAP server over an archive.
@@ -51,7 +51,7 @@ func New(opts *Options) *Server {
 		NewSession: func(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			return &session{srv: s, remote: c.NetConn().RemoteAddr().String()}, nil, nil
 		},
-		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapNamespace: {}, imap.CapUIDPlus: {}, imap.CapESearch: {}, imap.CapLiteralPlus: {}},
+		Caps: imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapNamespace: {}, imap.CapUIDPlus: {}, imap.CapESearch: {}, imap.CapLiteralPlus: {}},
 		// imapserver tells TLS by a type assertion on its net.Conn, which
 		// the READ-ONLY rewrite below wraps: so STARTTLS is not offered,
 		// TLS is implicit on every connection or on none, and LOGIN is
