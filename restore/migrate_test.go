@@ -10,49 +10,8 @@ import (
 	"github.com/mailkeep/mailkeep/internal/imapsrv"
 )
 
-// TestMigrateRerunAndChanges: migrate, re-run (nothing copied), change
-// flags and add mail on the source, re-run (only those), each time
-// comparing every message on both sides.
-func TestMigrateRerunAndChanges(t *testing.T) {
-	src, sa := inproc(t, "old", nil)
-	_, ta := inproc(t, "new", nil)
-	seedSample(src, "u", 60)
-	repo := newRepo(t)
-	ctx := context.Background()
-
-	r := Migrate(ctx, repo, ta.target(), &Options{Source: "old"}, sa.backupFn(repo, nil), nil)
-	want := int64(count(snapshot(t, sa)))
-	checkResult(t, r, want, 0)
-	compare(t, snapshot(t, sa), snapshot(t, ta), compareOpts{})
-
-	r = Migrate(ctx, repo, ta.target(), &Options{Source: "old"}, sa.backupFn(repo, nil), nil)
-	checkResult(t, r, 0, 0)
-	if _, _, _, _, fl, _, _ := r.Totals(); fl != 0 {
-		t.Errorf("re-run updated flags of %d messages, want 0", fl)
-	}
-	compare(t, snapshot(t, sa), snapshot(t, ta), compareOpts{})
-
-	// Flags change on two messages, one message is added, one deleted.
-	inbox := src.Messages("u", "INBOX")
-	src.SetFlags("u", "INBOX", inbox[0].UID, []string{`\Seen`, `\Answered`, "$Work"})
-	src.SetFlags("u", "INBOX", inbox[1].UID, nil)
-	src.AddMessage("u", "Sent", []byte("Subject: new\r\nMessage-ID: <new@x>\r\n\r\nnew mail\r\n"), []string{`\Seen`}, time.Date(2024, 2, 3, 4, 5, 6, 0, time.UTC))
-	gone := src.Messages("u", "Lists/dovecot")[0]
-	src.Expunge("u", "Lists/dovecot", gone.UID)
-
-	r = Migrate(ctx, repo, ta.target(), &Options{Source: "old"}, sa.backupFn(repo, nil), nil)
-	checkResult(t, r, 1, 0)
-	_, _, _, _, fl, _, _ := r.Totals()
-	if fl < 1 || fl > 2 {
-		t.Errorf("flags carried over for %d messages, want 1 or 2 (inbox[1] may have had none)", fl)
-	}
-	// The target keeps what the source deleted: a migration never deletes.
-	s, d := snapshot(t, sa), snapshot(t, ta)
-	compare(t, s, d, compareOpts{extra: true})
-	if len(d["Lists/dovecot"]) != len(s["Lists/dovecot"])+1 {
-		t.Errorf("target Lists/dovecot has %d, want source's %d + the one deleted there", len(d["Lists/dovecot"]), len(s["Lists/dovecot"]))
-	}
-}
+// Migrate, re-run, flag changes, new mail and an expunge on the source,
+// between every pair of servers: internal/conformance's TestMigrate.
 
 // TestMigrateTargetsWithoutExtensions runs a migration and its re-run into
 // targets lacking UIDPLUS, MOVE, SPECIAL-USE or LIST-STATUS.
