@@ -323,19 +323,6 @@ func (e *engine) refreshSources() error {
 			// folder named like one (Entwürfe, Sent) waits until then.
 			continue
 		}
-		if e.backupRunning && guess && f.SpecialUse == "" && nameHasRole(f.Name, delimRune(f.Delimiter), prefix) {
-			// Whether roles are guessed from names depends on every
-			// source folder (guessRoles): one named like a role waits for
-			// the backup's whole list, or a re-run could map it elsewhere
-			// and copy its mail a second time.
-			continue
-		}
-		if guess && e.backupRunning && f.SpecialUse == "" && roleByName(f.Name) != "" {
-			// Whether roles are guessed from names depends on every source
-			// folder (a source that announces none); while the backup runs
-			// the list is not complete, and a folder is mapped only once.
-			continue
-		}
 		sf := &srcFolder{f: f, places: map[int64]*place{}}
 		sf.m = e.lay.mapFolder(sourceFolder{Name: f.Name, Delim: delimRune(f.Delimiter), SpecialUse: f.SpecialUse},
 			prefix, guess, e.t.FolderMap)

@@ -92,19 +92,6 @@ func guessRoles(folders []sourceFolder) bool {
 	return true
 }
 
-// nameHasRole reports whether mapFolder would guess a role from the
-// folder's name (a single level such as "Entwürfe" or "Sent Items").
-func nameHasRole(name string, delim rune, srcPrefix string) bool {
-	if isInbox(name) {
-		return false
-	}
-	if srcPrefix != "" && len(name) > len(srcPrefix) && strings.EqualFold(name[:len(srcPrefix)], srcPrefix) {
-		name = name[len(srcPrefix):]
-	}
-	levels := splitLevels(name, delim)
-	return len(levels) == 1 && roleByName(levels[0]) != ""
-}
-
 // splitLevels splits a folder name at its delimiter.
 func splitLevels(name string, delim rune) []string {
 	if delim == 0 {
