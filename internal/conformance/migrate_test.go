@@ -40,9 +40,6 @@ func migrateScenario(t *testing.T, from, to Server) {
 	r := migrate()
 	s := Snapshot(t, src)
 	want := Expect(t, s, dst)
-	if reason := knownDefect(to, want.RefusedCount(s)); reason != "" {
-		t.Skip(reason)
-	}
 	fm := checkCopy(t, r, s, want, dst)
 	if _, _, copied, _, _, _, _ := r.Totals(); copied != int64(s.Count()-want.RefusedCount(s)) {
 		t.Errorf("copied %d, want %d", copied, s.Count()-want.RefusedCount(s))
@@ -124,14 +121,4 @@ func migrateScenario(t *testing.T, from, to Server) {
 		now := Snapshot(t, src)
 		checkCopy(t, r, now, Expect(t, now, empty), empty)
 	})
-}
-
-// knownDefect names a defect of issue 12 that makes this migration fail
-// today, or "". Each must go as soon as its fix is on main.
-func knownDefect(to Server, refused int) string {
-	if _, cyrusTarget := to.(Cyrus); cyrusTarget && refused > 0 {
-		return "issue 12 defect 1 (the imap engineer's): when Cyrus refuses one message of a batched APPEND, " +
-			"mailkeep blames and skips the next ones too"
-	}
-	return ""
 }
