@@ -86,7 +86,9 @@ func TestBackup(t *testing.T) {
 		served := Snapshot(t, a)
 		dst := srv.NewAccount(t)
 		r := restore.Restore(ctx, repo, target(dst), &restore.Options{Source: "acct"}, nil)
-		checkCopy(t, r, served, Expect(t, served, dst), dst)
+		want := Expect(t, served, dst)
+		checkCopy(t, r, served, want, dst)
+		checkAltered(t, r, want, dst)
 		r = restore.Restore(ctx, repo, target(dst), &restore.Options{Source: "acct"}, nil)
 		if _, _, copied, adopted, _, _, _ := r.Totals(); copied != 0 || adopted != 0 || r.Err() != nil {
 			t.Errorf("second restore: copied %d, adopted %d, err %v; want nothing to do", copied, adopted, r.Err())

@@ -57,6 +57,23 @@ func checkCopy(t *testing.T, r *restore.Result, src State, want Expected, dst *A
 	return fm
 }
 
+// checkAltered checks a run that copied everything: the copies dst stores
+// with other bytes than sent (Cyrus' munge8bit) are named and counted,
+// exactly those.
+func checkAltered(t *testing.T, r *restore.Result, want Expected, dst *Account) {
+	t.Helper()
+	if got := r.AlteredTotal(); got != int64(want.Altered) {
+		t.Errorf("altered by the target: %d counted, want %d (by Probe)", got, want.Altered)
+	}
+	for _, f := range r.Folders {
+		for _, a := range f.Altered {
+			if !want.AlteredHash[a.Hash.String()] {
+				t.Errorf("counted as altered: %s, which %s serves as sent", a, dst.Server)
+			}
+		}
+	}
+}
+
 // untimed drops the timing Dovecot adds to its answers ("... (0.002 +
 // 0.004 + 0.005 secs).").
 func untimed(reason string) string {

@@ -44,6 +44,7 @@ func migrateScenario(t *testing.T, from, to Server) {
 	if _, _, copied, _, _, _, _ := r.Totals(); copied != int64(s.Count()-want.RefusedCount(s)) {
 		t.Errorf("copied %d, want %d", copied, s.Count()-want.RefusedCount(s))
 	}
+	checkAltered(t, r, want, dst)
 	if t.Failed() {
 		return
 	}
@@ -119,6 +120,8 @@ func migrateScenario(t *testing.T, from, to Server) {
 		empty := to.NewAccount(t)
 		r := restore.Restore(ctx, repo, target(empty), &restore.Options{Source: "old"}, nil)
 		now := Snapshot(t, src)
-		checkCopy(t, r, now, Expect(t, now, empty), empty)
+		want := Expect(t, now, empty)
+		checkCopy(t, r, now, want, empty)
+		checkAltered(t, r, want, empty)
 	})
 }

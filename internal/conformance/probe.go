@@ -66,6 +66,8 @@ type Expected struct {
 	State   State              // the messages the target takes, as it serves them
 	Refused map[string]Verdict // by hash of the source bytes: what the target refuses
 	Altered int                // messages the target takes but serves otherwise
+	// AlteredHash holds the hashes (of the source bytes) of those.
+	AlteredHash map[string]bool
 }
 
 // Expect works out, by Probe, what target holds after a faithful copy of
@@ -79,7 +81,7 @@ func Expect(t testing.TB, src State, target *Account) Expected {
 		}
 	}
 	verdicts := Probe(t, target, raws)
-	e := Expected{State: State{}, Refused: map[string]Verdict{}}
+	e := Expected{State: State{}, Refused: map[string]Verdict{}, AlteredHash: map[string]bool{}}
 	for name, f := range src {
 		nf := &Folder{Msgs: []Msg{}}
 		for _, m := range f.Msgs {
@@ -90,6 +92,7 @@ func Expect(t testing.TB, src State, target *Account) Expected {
 			}
 			if v.Altered(m.Raw) {
 				e.Altered++
+				e.AlteredHash[m.Hash()] = true
 			}
 			nm := m
 			nm.Raw = v.Served
