@@ -8,6 +8,7 @@
 // through it, nothing under its final name until complete:
 //
 //	w, _ := mailfmt.NewWriter(mailfmt.Maildir, out)
+//	w.Names().Plan(every folder)    // one safe, unique, reversible path each (names.go)
 //	for each message {
 //		w.Add(mailfmt.Folder{Name: "Archive/2019", Delim: '/'},
 //			&mailfmt.Message{Body: r, Size: n, Flags: flags, Date: internaldate})
@@ -28,6 +29,13 @@
 //		}
 //		r.Close()
 //	}
+//
+// Nothing is written outside the output directory: folder names are
+// encoded level by level (names.go, Namer), no symbolic link inside it is
+// written through (safefs.go), files are 0600 and directories 0700.
+// Reading never follows a symbolic link inside the source (Discover).
+// Line ends may be converted on the way out, only where import can undo
+// it (lineends.go).
 //
 // Byte-exactness: Maildir and .eml files hold the exact bytes. An mbox
 // message reads back exactly (see MboxWriter for the newline rule) when
