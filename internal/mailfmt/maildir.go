@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -109,7 +108,7 @@ func (w *MaildirWriter) folder(folder Folder) (*maildirFolder, error) {
 		}
 	}
 	if rel != "" {
-		mf, err := os.OpenFile(filepath.Join(dir, "maildirfolder"), os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+		mf, err := os.OpenFile(filepath.Join(dir, "maildirfolder"), os.O_WRONLY|os.O_CREATE|oNoFollow, 0o600)
 		if err != nil {
 			return nil, err
 		}

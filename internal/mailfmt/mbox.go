@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // MboxWriter writes one mboxrd file per folder: DIR/INBOX.mbox,
@@ -86,7 +85,7 @@ func (w *MboxWriter) open(folder Folder) (*mboxFile, error) {
 		flags = os.O_RDWR
 		delete(w.done, final)
 	}
-	f, err := os.OpenFile(m.tmp, flags|syscall.O_NOFOLLOW, 0o600)
+	f, err := os.OpenFile(m.tmp, flags|oNoFollow, 0o600)
 	if err != nil {
 		return nil, err
 	}

@@ -61,13 +61,13 @@ func mkdirOne(p string) error {
 // createExcl creates a new file, 0600, failing if anything (a link
 // included) is in the way.
 func createExcl(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
 }
 
 // openNoFollow opens a file for reading unless it is a symbolic link
 // (the error then wraps ErrLink).
 func openNoFollow(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|oNoFollow, 0)
 	if err != nil && errors.Is(err, syscall.ELOOP) {
 		return nil, &os.PathError{Op: "open", Path: path, Err: ErrLink}
 	}
