@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
+	"github.com/mailkeep/mailkeep/internal/namespace"
 	"github.com/mailkeep/mailkeep/internal/termsafe"
 )
 
@@ -63,11 +65,15 @@ func (g *globals) lsFolders(cmd *cobra.Command, repo *archive.Repo, acct string)
 	if err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
+	canon, err := canonicalNames(cmd.Context(), repo, stats)
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
 	if g.json {
 		var tm, to, tg, ts, tst int64
 		for _, s := range stats {
 			tm, to, tg, ts, tst = tm+s.Messages, to+s.OffServer, tg+s.Gone, ts+s.Size, tst+s.Stored
-			out := map[string]any{"type": "folder", "account": s.AccountName, "folder": s.Name, "messages": s.Messages, "off_server": s.OffServer, "deleted": s.Gone, "gone": s.Gone,
+			out := map[string]any{"type": "folder", "account": s.AccountName, "folder": s.Name, "name": canon[s.ID], "messages": s.Messages, "off_server": s.OffServer, "deleted": s.Gone, "gone": s.Gone,
 				"bytes": s.Size, "stored_bytes": s.Stored, "special_use": s.SpecialUse, "uidvalidity": s.UIDValidity,
 				"last_uid": s.LastUID, "last_seen": timeOrNil(s.LastSeen), "gone_since": timeOrNil(s.GoneSince)}
 			writeJSON(g.stdout, out)
@@ -81,7 +87,7 @@ func (g *globals) lsFolders(cmd *cobra.Command, repo *archive.Repo, acct string)
 	rows := [][]string{{"MESSAGES", "OFF SERVER", "DELETED", "SIZE", "STORED", "ACCOUNT/FOLDER"}}
 	var tm, to, tg, ts, tst int64
 	for _, s := range stats {
-		name := termsafe.String(s.AccountName + "/" + s.Name)
+		name := termsafe.String(s.AccountName + "/" + canon[s.ID])
 		switch {
 		case !s.GoneSince.IsZero():
 			name += " (gone since " + s.GoneSince.Local().Format("2006-01-02") + ")"
@@ -109,6 +115,64 @@ func (g *globals) lsFolders(cmd *cobra.Command, repo *archive.Repo, acct string)
 	return nil
 }
 
+// canonicalNames are the folders' names as patterns match them and export
+// and migrate show them (namespace.Canonical: "INBOX.Sent" is "Sent" where
+// the server's personal prefix is "INBOX."), by folder id.
+func canonicalNames(ctx context.Context, repo *archive.Repo, stats []archive.FolderStats) (map[int64]string, error) {
+	byAcct := map[string][]archive.FolderStats{}
+	for _, s := range stats {
+		byAcct[s.AccountName] = append(byAcct[s.AccountName], s)
+	}
+	out := map[int64]string{}
+	for acct, fs := range byAcct {
+		text, err := repo.Namespaces(ctx, acct)
+		if err != nil {
+			return nil, err
+		}
+		names := make([]string, len(fs))
+		var delim rune
+		for i, f := range fs {
+			names[i] = f.Name
+			if delim == 0 && f.Delimiter != "" {
+				delim = []rune(f.Delimiter)[0]
+			}
+		}
+		ns := namespace.Recorded(text, names, delim)
+		for _, f := range fs {
+			d := rune(0)
+			if f.Delimiter != "" {
+				d = []rune(f.Delimiter)[0]
+			}
+			out[f.ID] = ns.Canonical(f.Name, d)
+		}
+	}
+	return out, nil
+}
+
+// serverFolder finds the archived folder a name given on the command line
+// means: its name on the server, or its canonical name.
+func serverFolder(ctx context.Context, repo *archive.Repo, acct, name string) (string, error) {
+	stats, err := repo.Stats(ctx, acct)
+	if err != nil {
+		return "", err
+	}
+	canon, err := canonicalNames(ctx, repo, stats)
+	if err != nil {
+		return "", err
+	}
+	for _, s := range stats {
+		if s.Name == name {
+			return name, nil
+		}
+	}
+	for _, s := range stats {
+		if canon[s.ID] == namespace.Canonical(name, '/', "") {
+			return s.Name, nil
+		}
+	}
+	return name, nil
+}
+
 func timeOrNil(t time.Time) any {
 	if t.IsZero() {
 		return nil
@@ -119,6 +183,10 @@ func timeOrNil(t time.Time) any {
 func (g *globals) lsMessages(cmd *cobra.Command, repo *archive.Repo, acct, folder string, gone bool) error {
 	if err := ops.ArchiveAccount(cmd.Context(), repo, acct); err != nil {
 		return err
+	}
+	folder, err := serverFolder(cmd.Context(), repo, acct, folder)
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
 	}
 	var buf bytes.Buffer
 	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
