@@ -15,8 +15,10 @@ import (
 // the first run copies everything the target takes and skips, one by
 // one, exactly what it refuses; a re-run copies nothing; flag changes,
 // new mail and an expunge on the source bring over only the new and the
-// changed (the target keeps what the source deleted); a restore from the
-// archive into an empty account of the target's kind gives the same.
+// changed (the target keeps what the source deleted); with the archive
+// lost, a new one adopts everything on the target and copies nothing; a
+// restore from the archive into an empty account of the target's kind
+// gives the same.
 func TestMigrate(t *testing.T) {
 	for _, from := range Servers() {
 		for _, to := range Servers() {
@@ -114,6 +116,24 @@ func migrateScenario(t *testing.T, from, to Server) {
 		if got, want := len(d["Archive/2019"].Msgs), len(nowWant.State["Archive/2019"].Msgs)+1; got != want {
 			t.Errorf("target Archive/2019 holds %d, want the source's %d + the one expunged there", got, want-1)
 		}
+	})
+
+	t.Run("lost ledger: everything adopted", func(t *testing.T) {
+		// A new archive knows nothing of what went before: what is on
+		// the target is found there (as the target serves it, altered
+		// or not), not appended a second time.
+		fresh := newRepo(t)
+		r := restore.Migrate(ctx, fresh, target(dst), &restore.Options{Source: "old"}, backupFn(src, fresh, "old"), nil)
+		now := Snapshot(t, src)
+		nowWant := Expect(t, now, dst)
+		if r.Fatal != nil || len(r.Errors) > 0 {
+			t.Fatalf("run failed: %v", r.Err())
+		}
+		taken := int64(now.Count() - nowWant.RefusedCount(now))
+		if _, _, copied, adopted, _, skipped, _ := r.Totals(); copied != 0 || adopted != taken || skipped != int64(nowWant.RefusedCount(now)) {
+			t.Errorf("copied %d, adopted %d, skipped %d; want 0, %d, %d", copied, adopted, skipped, taken, nowWant.RefusedCount(now))
+		}
+		Compare(t, dst.Server, fm.apply(nowWant.State), Snapshot(t, dst), CompareOpts{ZoneLost: dst.ZoneLost, Extra: true})
 	})
 
 	t.Run("restore into an empty account", func(t *testing.T) {
