@@ -12,10 +12,16 @@ const (
 	sqlHasBlob    = `SELECT 1 FROM blobs WHERE hash=?`
 	sqlInsertBlob = `INSERT INTO blobs(hash, pack, offset, length, size, stored_at, message_id, subject, sender, date_header)
 		VALUES(?,?,?,?,?,?,?,?,?,?)`
+	// A place that was gone and comes back (a server that reset a folder
+	// under the same UIDVALIDITY reuses its UIDs) takes what the server
+	// serves there now.
 	sqlUpsertMessage = `INSERT INTO messages(folder, uidvalidity, uid, uidl, hash, size, flags, internaldate, modseq, first_seen, last_seen)
 		VALUES(?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(folder, uidvalidity, uid, uidl) DO UPDATE SET flags=excluded.flags, modseq=excluded.modseq,
-			last_seen=excluded.last_seen, gone_since=0, gone_reason=''`
+			last_seen=excluded.last_seen, gone_since=0, gone_reason='',
+			hash=CASE WHEN gone_since<>0 THEN excluded.hash ELSE hash END,
+			size=CASE WHEN gone_since<>0 THEN excluded.size ELSE size END,
+			internaldate=CASE WHEN gone_since<>0 THEN excluded.internaldate ELSE internaldate END`
 )
 
 // prepare readies the hot statements on the writer connection. It runs

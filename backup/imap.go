@@ -216,10 +216,16 @@ func (b *imapBackup) use(c *imapconn.Conn) {
 // retry runs fn on a live connection, reconnecting and running it again
 // after a transient failure, within the account's retry budget.
 func (b *imapBackup) retry(what string, fn func() error) error {
-	return b.sess.Do(b.ctx, what, func(c *imapconn.Conn) error {
-		b.use(c)
-		return fn()
-	})
+	for {
+		err := b.sess.Do(b.ctx, what, func(c *imapconn.Conn) error {
+			b.use(c)
+			return fn()
+		})
+		if !errors.Is(err, errSkipped) {
+			return err
+		}
+		b.sess.Drop() // one message fewer: go on over a new connection
+	}
 }
 
 // list runs LIST "" "*", with special-use, subscription and status data

@@ -28,12 +28,23 @@ func (b *imapBackup) fetchNew(fx *folderRun, uidNext, count uint32) error {
 		progress.Send(b.rep, progress.Event{Kind: progress.FolderStart, Account: b.a.Name, Folder: fx.mb.name, Total: int64(count)})
 	}
 
+	if err := b.resolveTooBig(fx); err != nil {
+		return err
+	}
 	fx.floor = fx.stored
+	fx.u.uidNext = uidNext
 	g := newIngester(b.ctx, b.repo, func(it *item) error { return b.record(fx, it) })
-	fetchErr := b.fetchRange(fx, g, imap.UIDSet{imap.UIDRange{Start: imap.UID(from), Stop: 0}})
+	fetchErr := b.fetchRange(fx, g, fx.newSet(from))
 	werr := g.close()
 	if werr != nil {
 		return werr
+	}
+	if fetchErr != nil && fx.u.disorder.Load() {
+		fx.stored = fx.floor // out of order and cut short: which came is unknown
+	}
+	var le *imapconn.LimitError
+	if errors.As(b.conn.Err(fetchErr), &le) && le.What == "message" {
+		return b.tooBig(fx, le)
 	}
 	if fetchErr != nil && !b.conn.Broken() && !isConnErr(fetchErr) {
 		// The server refused part of the range (a message it cannot
@@ -65,11 +76,13 @@ func isConnErr(err error) bool {
 	return !errors.As(err, &ie)
 }
 
-func (b *imapBackup) fetchRange(fx *folderRun, g *ingester, set imap.NumSet) error {
+func (b *imapBackup) fetchRange(fx *folderRun, g *ingester, set imap.UIDSet) error {
 	opts := &imap.FetchOptions{
 		UID: true, Flags: true, InternalDate: true, RFC822Size: true, ModSeq: b.condstore,
 		BodySection: []*imap.FetchItemBodySection{{Peek: true}},
 	}
+	fx.startFetch(set, fx.u.uidNext)
+	b.conn.OnStrayFetch(func(seq, uid uint32) { b.stray(fx, seq, uid) })
 	fc := b.conn.Fetch(set, opts)
 	var loopErr error
 	for {
@@ -144,11 +157,8 @@ func (b *imapBackup) readMessage(fx *folderRun, msg *imapclient.FetchMessageData
 			gotBody = true
 		}
 	}
-	if it.uid == 0 {
-		return nil, fmt.Errorf("server sent a FETCH response without UID")
-	}
-	if it.uid <= fx.floor {
-		return nil, nil // "n:*" returns the last message even when n is beyond it
+	if !b.accept(fx, it.uid, msg.SeqNum) {
+		return nil, nil
 	}
 	if !gotBody {
 		return nil, fmt.Errorf("uid %d: server sent no body", it.uid)
@@ -176,6 +186,11 @@ func (b *imapBackup) record(fx *folderRun, it *item) error {
 	}
 	m := &archive.Message{Folder: fx.f.ID, UIDValidity: fx.f.UIDValidity, UID: it.uid, Hash: it.hash, Size: size,
 		Flags: it.flags, InternalDate: it.date, ModSeq: it.modseq}
+	if fx.u.untrusted {
+		// No UIDVALIDITY: the place is the content itself, never an UID
+		// that might name another message next time.
+		m.UIDValidity, m.UID, m.UIDL = 0, 0, "sha256:"+it.hash.String()
+	}
 	if err := b.repo.AddMessage(b.ctx, m); err != nil {
 		return err
 	}
@@ -196,7 +211,7 @@ func (b *imapBackup) record(fx *folderRun, it *item) error {
 			return err
 		}
 	}
-	if it.uid > fx.stored {
+	if it.uid > fx.stored && !fx.u.untrusted {
 		fx.stored = it.uid
 	}
 	progress.Send(b.rep, progress.Event{Kind: progress.Item, Account: b.a.Name, Folder: fx.mb.name, UID: it.uid, Bytes: size})
@@ -206,6 +221,12 @@ func (b *imapBackup) record(fx *folderRun, it *item) error {
 		every = 500
 	}
 	if fx.sinceCkp >= every || time.Since(fx.lastCkp) > 2*time.Second {
+		if fx.u.disorder.Load() {
+			// UIDs out of order: what came so far is durable, but the
+			// checkpoint waits for the whole FETCH.
+			fx.sinceCkp, fx.lastCkp = 0, time.Now()
+			return b.repo.Commit(b.ctx)
+		}
 		return b.checkpoint(fx)
 	}
 	return nil
@@ -214,6 +235,9 @@ func (b *imapBackup) record(fx *folderRun, it *item) error {
 // advance moves the folder's checkpoint up to what this run stored,
 // but never past a UID that failed: the next run tries it again.
 func (fx *folderRun) advance() {
+	if fx.u.untrusted {
+		return // UIDs mean nothing here; the checkpoint stays
+	}
 	if low := fx.lowestFailed(); low == 0 || low > fx.stored {
 		fx.f.LastUID = fx.stored
 	} else if low-1 > fx.f.LastUID {

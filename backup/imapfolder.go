@@ -26,6 +26,8 @@ type folderRun struct {
 
 	mu     sync.Mutex
 	failed map[uint32]error // UIDs the server would not give us
+
+	u uidState // what the server's UIDs look like (imapuid.go)
 }
 
 func (fx *folderRun) fail(uid uint32, err error) {
@@ -129,21 +131,13 @@ func (b *imapBackup) syncFolder(fx *folderRun) error {
 		return err
 	}
 	modseq := sel.HighestModSeq
-	if f.UIDValidity != 0 && f.UIDValidity != sel.UIDValidity {
-		// RFC 3501 2.3.1.1: the old UIDs mean nothing now. Read the folder
-		// again; content dedup stores no message twice.
-		progress.Send(b.rep, progress.Event{Kind: progress.Warning, Account: b.a.Name, Folder: fx.mb.name,
-			Text: fmt.Sprintf("UIDVALIDITY changed from %d to %d; re-reading the folder", f.UIDValidity, sel.UIDValidity)})
-		if err := b.repo.MarkFolderGone(b.ctx, f, archive.GoneUIDValidity, sel.UIDValidity, time.Now()); err != nil {
-			return err
-		}
-		f.LastUID, f.HighestModSeq, fx.stored = 0, 0, 0
+	oldLast, err := b.checkSelected(fx, sel)
+	if err != nil {
+		return err
 	}
-	f.UIDValidity = sel.UIDValidity
-	if fx.stored < f.LastUID {
-		fx.stored = f.LastUID
+	if fx.u.untrusted {
+		return b.readByContent(fx, sel)
 	}
-	oldLast := f.LastUID
 
 	if err := b.fetchNew(fx, uint32(sel.UIDNext), sel.NumMessages); err != nil {
 		return err

@@ -14,7 +14,7 @@ import (
 // newSession is the reconnecting connection of backup and cleanup: one
 // retry policy, one archive-failure check, one way of telling the user.
 func newSession(account string, dial func(context.Context) (*imapconn.Conn, error), retries int, backoff time.Duration, rep progress.Reporter) *imapconn.Session {
-	return &imapconn.Session{Dial: dial, Retries: retries, Backoff: backoff, Stop: archiveFailed,
+	return &imapconn.Session{Dial: dial, Retries: retries, Backoff: backoff, Stop: stopRetry,
 		OnRetry: func(what string, err error, wait time.Duration, n, max int) {
 			progress.Send(rep, progress.Event{Kind: progress.Retry, Account: account, Err: err,
 				Text: fmt.Sprintf("%s: reconnecting in %s (attempt %d of %d)", what, wait, n, max)})

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -53,6 +54,7 @@ type Conn struct {
 	tr      *transport
 	stop    func() bool
 	release func()
+	stray   *atomic.Pointer[func(seq, uid uint32)]
 }
 
 // Dial connects, secures and logs in. Cancelling ctx at any time, during
@@ -69,7 +71,8 @@ func Dial(ctx context.Context, opt *Options) (c *Conn, err error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := &imapclient.Options{UnilateralDataHandler: o.UnilateralDataHandler}
+	stray := new(atomic.Pointer[func(seq, uid uint32)])
+	opts := &imapclient.Options{UnilateralDataHandler: strayHandler(o.UnilateralDataHandler, stray)}
 	red := &redactor{w: o.Trace}
 	if o.Trace != nil {
 		opts.DebugWriter = red
@@ -107,7 +110,56 @@ func Dial(ctx context.Context, opt *Options) (c *Conn, err error) {
 	if err := login(ic, o, secret); err != nil {
 		return fail("login as "+o.Username, err)
 	}
-	return &Conn{Client: ic, tr: tr, stop: stop, release: release}, nil
+	return &Conn{Client: ic, tr: tr, stop: stop, release: release, stray: stray}, nil
+}
+
+// strayHandler hears of FETCH responses no command asked for. go-imap
+// drops a UID FETCH response whose UID was not asked for, came already,
+// or is missing (it looks for the UID before the first literal); one
+// that carries a body is a server getting UIDs wrong, and whoever is
+// fetching is told (OnStrayFetch). Flag updates from other clients are
+// normal and pass unnoticed.
+func strayHandler(h *imapclient.UnilateralDataHandler, stray *atomic.Pointer[func(seq, uid uint32)]) *imapclient.UnilateralDataHandler {
+	out := &imapclient.UnilateralDataHandler{}
+	if h != nil {
+		*out = *h
+	}
+	if out.Fetch != nil {
+		return out
+	}
+	out.Fetch = func(msg *imapclient.FetchMessageData) {
+		var uid uint32
+		body := false
+		for {
+			item := msg.Next()
+			if item == nil {
+				break
+			}
+			switch d := item.(type) {
+			case imapclient.FetchItemDataUID:
+				uid = uint32(d.UID)
+			case imapclient.FetchItemDataBodySection:
+				body = true
+				if d.Literal != nil {
+					io.Copy(io.Discard, d.Literal)
+				}
+			}
+		}
+		if f := stray.Load(); body && f != nil {
+			(*f)(msg.SeqNum, uid)
+		}
+	}
+	return out
+}
+
+// OnStrayFetch sets (nil: removes) what is called, on another goroutine,
+// for each message body the server sends that no FETCH asked for.
+func (c *Conn) OnStrayFetch(f func(seq, uid uint32)) {
+	if f == nil {
+		c.stray.Store(nil)
+		return
+	}
+	c.stray.Store(&f)
 }
 
 func onceFunc(f func()) func() {

@@ -49,7 +49,7 @@ const literalRate = 64 << 10
 // DefaultMaxLine bounds a response line, and the literals in it that are
 // not message bodies (a long UID SEARCH answer is the largest legitimate
 // one: about 8 bytes a message).
-const DefaultMaxLine = 16 << 20
+const DefaultMaxLine = 8 << 20
 
 const (
 	headKeep = 4 << 10
@@ -98,8 +98,13 @@ func (g *guard) Read(p []byte) (int, error) {
 		return 0, g.err
 	}
 	if n > 0 {
-		if serr := g.scan(p[:n]); serr != nil {
+		if k, serr := g.scan(p[:n]); serr != nil {
+			// What came before the offending response goes through: the
+			// messages before a too large one are not lost with it.
 			g.err = serr
+			if k > 0 {
+				return k, nil
+			}
 			return 0, serr
 		}
 	}
@@ -119,23 +124,24 @@ func isTimeout(err error) bool {
 	return ok && ne.Timeout()
 }
 
-// scan follows the stream over b; it returns an error when a limit is
-// passed.
-func (g *guard) scan(b []byte) error {
-	for len(b) > 0 {
+// scan follows the stream over b. When a limit is passed it returns the
+// error and how many bytes of b came before the point of failure.
+func (g *guard) scan(b []byte) (int, error) {
+	done := 0
+	for done < len(b) {
+		rest := b[done:]
 		if g.lit > 0 {
-			k := min(g.lit, int64(len(b)))
+			k := min(g.lit, int64(len(rest)))
 			g.lit -= k
-			b = b[k:]
+			done += int(k)
 			continue
 		}
 		g.inResp = true
-		i := bytes.IndexByte(b, '\n')
-		seg := b
+		i := bytes.IndexByte(rest, '\n')
+		seg := rest
 		if i >= 0 {
-			seg = b[:i+1]
+			seg = rest[:i+1]
 		}
-		b = b[len(seg):]
 		g.length += int64(len(seg))
 		if len(g.head) < headKeep {
 			g.head = append(g.head, seg[:min(len(seg), headKeep-len(g.head))]...)
@@ -145,8 +151,9 @@ func (g *guard) scan(b []byte) error {
 			g.tail = append(g.tail[:0], g.tail[len(g.tail)-tailKeep:]...)
 		}
 		if g.length > g.maxLine {
-			return &LimitError{What: "line", Size: g.length, Limit: g.maxLine}
+			return done, &LimitError{What: "line", Size: g.length, Limit: g.maxLine}
 		}
+		done += len(seg)
 		if i < 0 {
 			continue
 		}
@@ -160,18 +167,18 @@ func (g *guard) scan(b []byte) error {
 		if body {
 			if g.maxBody > 0 && n > g.maxBody {
 				uid, seq := fetchIDs(g.head)
-				return &LimitError{What: "message", Size: n, Limit: g.maxBody, UID: uid, Seq: seq}
+				return done, &LimitError{What: "message", Size: n, Limit: g.maxBody, UID: uid, Seq: seq}
 			}
 		} else {
 			g.length += n
 			if g.length > g.maxLine {
-				return &LimitError{What: "literal", Size: n, Limit: g.maxLine}
+				return done, &LimitError{What: "literal", Size: n, Limit: g.maxLine}
 			}
 		}
 		g.lit = n
 		g.deadline = g.deadline.Add(time.Duration(n/literalRate) * time.Second)
 	}
-	return nil
+	return done, nil
 }
 
 func (g *guard) endResponse() {
