@@ -168,13 +168,19 @@ func (im *importer) target(b mailfmt.Mailbox, n int) string {
 
 // problem records a failure (or, for what loses no mail, a warning).
 func (im *importer) problem(folder string, err error) {
-	if errors.Is(err, mailfmt.ErrStray) || errors.Is(err, mailfmt.ErrBadName) || errors.Is(err, mailfmt.ErrLink) {
+	if importWarning(err) {
 		im.res.Warnings++
 		progress.Send(im.rep, progress.Event{Kind: progress.Warning, Account: im.o.Account, Folder: folder, Text: err.Error()})
 		return
 	}
 	im.res.Errors = append(im.res.Errors, err)
 	progress.Send(im.rep, progress.Event{Kind: progress.Failed, Account: im.o.Account, Folder: folder, Err: err})
+}
+
+// importWarning: a problem that loses no mail (a stray entry, a name
+// that is not UTF-8, a symbolic link not followed) is a warning.
+func importWarning(err error) bool {
+	return errors.Is(err, mailfmt.ErrStray) || errors.Is(err, mailfmt.ErrBadName) || errors.Is(err, mailfmt.ErrLink)
 }
 
 // importKnown is a place this source filled in an earlier import.
@@ -287,7 +293,9 @@ func (im *importer) messages(x *importBox, r mailfmt.Reader, g *ingester) error 
 		}
 		var p *mailfmt.Problem
 		if errors.As(err, &p) {
-			x.fr.Failed++
+			if !importWarning(err) {
+				x.fr.Failed++
+			}
 			im.problem(x.fr.Name, err)
 			continue
 		}
@@ -302,51 +310,6 @@ func (im *importer) messages(x *importBox, r mailfmt.Reader, g *ingester) error 
 			im.problem(x.fr.Name, importWithPath(importWhere(m), err))
 		}
 	}
-}
-
-// importWithPath says where an error happened, unless it says so itself.
-func importWithPath(path string, err error) error {
-	var p *mailfmt.Problem
-	if errors.As(err, &p) {
-		return err
-	}
-	return fmt.Errorf("%s: %w", path, err)
-}
-
-// importReadErr words an error reading a message.
-func importReadErr(err error) error {
-	var p *mailfmt.Problem
-	if errors.As(err, &p) {
-		return err // says where already
-	}
-	return fmt.Errorf("read: %w", err)
-}
-
-// importSourceError marks an error reading the source, as opposed to one
-// writing the archive.
-type importSourceError struct{ err error }
-
-func (e *importSourceError) Error() string { return e.err.Error() }
-func (e *importSourceError) Unwrap() error { return e.err }
-
-type importSourceReader struct{ r io.Reader }
-
-func (s importSourceReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	if err != nil && err != io.EOF {
-		var p *mailfmt.Problem
-		if !errors.As(err, &p) {
-			err = &importSourceError{err}
-		}
-	}
-	return n, err
-}
-
-func importWhere(m *mailfmt.Message) string {
-	if m.Line > 0 {
-		return fmt.Sprintf("%s line %d", m.Path, m.Line)
-	}
-	return m.Path
 }
 
 func (im *importer) message(x *importBox, m *mailfmt.Message, g *ingester) error {

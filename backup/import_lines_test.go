@@ -19,7 +19,10 @@ func TestImportRecognisesLineEndings(t *testing.T) {
 	ctx := context.Background()
 	small := "Subject: small\r\nFrom: a@example.com\r\n\r\nbody\r\n"
 	big := "Subject: big\r\n\r\n" + strings.Repeat(strings.Repeat("x", 998)+"\r\n", 5<<10) // 5 MiB, above the in-memory limit
-	lf := func(s string) string { b, _ := mailfmt.ConvertLineEndings([]byte(s), mailfmt.LinesLF); return string(b) }
+	lf := func(s string) string {
+		b, _ := mailfmt.ConvertLineEndings([]byte(s), mailfmt.LinesLF)
+		return string(b)
+	}
 	stranger := "Subject: not archived\n\nnew\n"
 
 	repo := impRepo(t)
