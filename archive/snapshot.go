@@ -139,5 +139,8 @@ func InstallIndex(ctx context.Context, dir, index string, indexOnly bool) error 
 	if err := syncDir(dir); err != nil {
 		return err
 	}
+	if err := syncDir(filepath.Join(dir, "data")); err != nil {
+		return err
+	}
 	return writeFileAtomic(filepath.Join(dir, "mailkeep-archive"), []byte(formatMarker), 0o600)
 }

@@ -8,7 +8,8 @@
 #
 # Env: LAB (default ../shared/lab), DIR (lab instance, default /tmp/mkbench),
 # PORT (IMAP port, default 12143), N (messages, default 20000),
-# DISK (scratch dir on disk, default /var/tmp/mkbench-out), SHM (default /dev/shm/mkbench-out).
+# DISK (scratch dir on disk, default /var/tmp/mkbench-out), SHM (default /dev/shm/mkbench-out),
+# ENCRYPT=1 (mailkeep stores messages age-encrypted: the cost of encryption:).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
@@ -27,6 +28,12 @@ if ! [ -f "$DIR/run/master.pid" ] || ! kill -0 "$(cat "$DIR/run/master.pid")" 2>
 fi
 go build -o /tmp/mkbench-mailkeep ./cmd/mailkeep
 MK=/tmp/mkbench-mailkeep
+ENCRYPTION=""
+if [ "${ENCRYPT:-0}" = 1 ]; then
+	rm -f /tmp/mkbench-identity.txt
+	ENCRYPTION="encryption: {recipients: [$("$MK" keygen --out /tmp/mkbench-identity.txt 2>/dev/null)], identity_file: /tmp/mkbench-identity.txt}"
+	echo "mailkeep encrypts (age)"
+fi
 RAW=$(awk -F'\t' 'NR>1 {s+=$4} END {print s}' "$DIR/manifests/alice.manifest.tsv")
 # The corpus is LF on disk; Dovecot serves CRLF. The bytes on the wire are what counts.
 WIRE=$(doveadm -c "$DIR/etc/dovecot.conf" mailbox status -u alice vsize '*' | awk -F= '{s+=$2} END {print s}')
@@ -36,7 +43,7 @@ mbsyncrc() { # $1 = output dir
 	sed -e "s/^Port .*/Port $PORT/" -e "s#/tmp/peers/mbsync/Maildir#$1/Maildir#g" "$LAB/peers/mbsyncrc"
 }
 mkcfg() { # $1 = archive dir
-	printf 'archive: %s\naccounts:\n  alice:\n    imap: {host: 127.0.0.1, port: %s, security: none}\n    username: alice\n    password: secret\n' "$1" "$PORT"
+	printf 'archive: %s\naccounts:\n  alice:\n    imap: {host: 127.0.0.1, port: %s, security: none}\n    username: alice\n    password: secret\n%s\n' "$1" "$PORT" "$ENCRYPTION"
 }
 timeit() { # runs "$@", prints "seconds maxrss_kb"
 	/usr/bin/time -f "%e %M" -o /tmp/mkbench-time "$@" >/dev/null 2>/tmp/mkbench-err || { cat /tmp/mkbench-err >&2; return 1; }

@@ -186,3 +186,35 @@ func TestPushKilledHelper(t *testing.T) {
 	_, err = Push(context.Background(), src, st, &PushOptions{PieceSize: 32 << 10, Progress: &blockAfter{n: after}})
 	t.Fatalf("Push() returned %v before it was killed", err)
 }
+
+// TestPushStoppedBeforeRecording: killed after the manifest went up but
+// before offsite.json recorded it, the archive still knows the manifest
+// is its own and the next push goes on.
+func TestPushStoppedBeforeRecording(t *testing.T) {
+	s := startS3(t)
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "src")
+	addMessages(t, src, 0, 20)
+	if _, err := Push(ctx, src, s.store, nil); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(filepath.Join(src, stateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addMessages(t, src, 20, 25)
+	if _, err := Push(ctx, src, s.store, nil); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(src, stateFile), before, 0o600) // as if the second push never recorded manifest 2
+	addMessages(t, src, 25, 30)
+	res, err := Push(ctx, src, s.store, nil)
+	if err != nil || res.Seq != 3 {
+		t.Fatalf("Push() after an unrecorded manifest = %+v, %v; want manifest 3", res, err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := Pull(ctx, s.store, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkMessages(t, out, 30)
+}

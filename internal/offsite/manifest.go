@@ -33,6 +33,7 @@ type Manifest struct {
 	Format    string    `json:"format"`
 	Seq       int64     `json:"seq"`
 	Created   time.Time `json:"created"`
+	Writer    string    `json:"writer"`    // the archive that pushed it (offsite.json)
 	Encrypted bool      `json:"encrypted"` // the index is age-encrypted
 	Index     Piece     `json:"index"`     // Offset is 0; Length the object's size
 	Packs     []Pack    `json:"packs"`

@@ -82,14 +82,15 @@ func Pull(ctx context.Context, st Store, dir string, opts *PullOptions) (*PullRe
 			res.Packs++
 		}
 	}
+	// The state before the marker: an archive is never without it.
+	stt := &state{Writer: newWriterID(), Stores: map[string]int64{st.String(): m.Seq}}
+	if err := writeState(dir, stt); err != nil {
+		return nil, err
+	}
 	if err := archive.InstallIndex(ctx, dir, idx, opts.IndexOnly); err != nil {
 		return nil, err
 	}
 	os.RemoveAll(tmp)
-	stt := &state{Stores: map[string]int64{st.String(): m.Seq}}
-	if err := writeState(dir, stt); err != nil {
-		return nil, err
-	}
 	return res, nil
 }
 
@@ -105,7 +106,7 @@ func emptyDir(dir string) error {
 	}
 	for _, e := range ents {
 		switch n := e.Name(); {
-		case n == ".offsite-tmp", n == "data" && e.IsDir():
+		case n == ".offsite-tmp", n == "data" && e.IsDir(), n == stateFile:
 		default:
 			return &Error{Permanent: true, Err: fmt.Errorf("%s is not empty (it holds %s): pull into a new directory", dir, n)}
 		}

@@ -92,7 +92,15 @@ func Push(ctx context.Context, dir string, st Store, opts *PushOptions) (*PushRe
 	if err != nil {
 		return nil, err
 	}
+	if stt.Writer == "" {
+		stt.Writer = newWriterID()
+	}
 	mine := stt.Stores[st.String()]
+	if prev != nil && prev.Seq == mine+1 && prev.Writer == stt.Writer {
+		// This archive wrote that manifest and was stopped before it
+		// recorded doing so.
+		mine = prev.Seq
+	}
 	switch {
 	case prev != nil && prev.Seq > mine && mine == 0:
 		return nil, &Error{Permanent: true, Err: fmt.Errorf("%s already holds a copy of another archive (manifest %d): use another offsite.s3.prefix, or 'mailkeep pull' it and work from that", st, prev.Seq)}
@@ -103,7 +111,7 @@ func Push(ctx context.Context, dir string, st Store, opts *PushOptions) (*PushRe
 	}
 
 	res := &PushResult{}
-	m := &Manifest{Format: formatName, Seq: 1, Created: time.Now().UTC(), Encrypted: encrypt}
+	m := &Manifest{Format: formatName, Seq: 1, Created: time.Now().UTC(), Writer: stt.Writer, Encrypted: encrypt}
 	old := map[int64]Pack{}
 	if prev != nil {
 		m.Seq = prev.Seq + 1

@@ -2,6 +2,8 @@ package offsite
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +19,16 @@ import (
 const stateFile = "offsite.json"
 
 type state struct {
+	// Writer names this archive (random, made at its first push or at
+	// pull: a pulled archive is a new writer). Manifests carry it.
+	Writer string           `json:"writer"`
 	Stores map[string]int64 `json:"stores"` // store name -> manifest seq
+}
+
+func newWriterID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func readState(dir string) (*state, error) {

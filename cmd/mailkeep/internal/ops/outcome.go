@@ -94,7 +94,8 @@ type Outcome struct {
 	Export  *restore.ExportResult
 	Import  *backup.ImportResult
 	Verify  *archive.VerifyResult
-	Offsite *OffsiteResult // push, pull, verify --offsite (offsite.go)
+	Offsite *OffsiteResult        // push, pull, verify --offsite (offsite.go)
+	Reseal  *archive.ResealResult // repair --encrypt (seal.go)
 }
 
 // ExitCode maps the outcome to mailkeep's exit code: 130 interrupted, 2

@@ -2,6 +2,8 @@ package ops
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/internal/config"
@@ -76,4 +78,45 @@ func (env *Env) openWriterAt(ctx context.Context, dir, compression, purpose stri
 		return nil, err
 	}
 	return seal(repo, env.Config)
+}
+
+// EncryptOptions say which archive to re-encrypt.
+type EncryptOptions struct {
+	Archive  string // "" is the config's
+	Progress archive.ResealProgress
+}
+
+// Encrypt is 'repair --encrypt': every message stored before encryption
+// was turned on is rewritten encrypted, and the data files that held them
+// are removed (a push then removes them off-site too).
+func Encrypt(ctx context.Context, env *Env, o EncryptOptions) *Outcome {
+	out := &Outcome{Op: "repair", Started: time.Now()}
+	if env.Config == nil || !env.Config.Encryption.Enabled() {
+		return out.fail(Usagef("repair --encrypt needs encryption.recipients (or recipient_file) in the config")).finish(false)
+	}
+	dir := o.Archive
+	if dir == "" {
+		dir = env.Config.Archive
+	}
+	repo, err := env.openWriterAt(ctx, dir, env.Config.Compression, "mailkeep repair --encrypt")
+	if err != nil {
+		return out.fail(err).finish(ctx.Err() != nil)
+	}
+	defer repo.Close()
+	res, err := repo.Reseal(ctx, o.Progress)
+	out.Reseal = res
+	a := &Account{Name: "(all accounts)", Started: out.Started, Done: time.Now()}
+	if res != nil {
+		a.Bytes = res.Bytes
+		a.Counts = []Count{{"encrypted", res.Messages}, {"files_removed", int64(len(res.Removed))}}
+	}
+	out.Accounts = []*Account{a}
+	if err != nil {
+		out.fail(err)
+		if ctx.Err() != nil {
+			out.Err = errors.New("interrupted; what was re-encrypted is kept, and the next 'repair --encrypt' goes on from there")
+		}
+		return out.finish(ctx.Err() != nil)
+	}
+	return out.finish(false)
 }
