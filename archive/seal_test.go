@@ -156,3 +156,66 @@ func TestSealedFrameDamageFound(t *testing.T) {
 		t.Fatalf("Verify() of a damaged encrypted message = %+v, %v; want it named", res, err)
 	}
 }
+
+// TestAgeSealerWritesAgeFiles: every sealed message is an age file the
+// reference implementation decrypts with the identity alone, whatever its
+// length around the 64 KiB chunk size; messages share a header, not a nonce.
+func TestAgeSealerWritesAgeFiles(t *testing.T) {
+	id, s := testKeys(t)
+	var headers [][]byte
+	for _, n := range []int{0, 1, 100, 64<<10 - 1, 64 << 10, 64<<10 + 1, 200_000, 128 << 10} {
+		msg := bytes.Repeat([]byte{byte(n)}, n)
+		var buf bytes.Buffer
+		w, err := s.Seal(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(msg[:n/2])
+		w.Write(msg[n/2:])
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r, err := age.Decrypt(bytes.NewReader(buf.Bytes()), id)
+		if err != nil {
+			t.Fatalf("age.Decrypt(%d bytes) = %v", n, err)
+		}
+		got, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("age.Decrypt(%d bytes) read %d, %v", n, len(got), err)
+		}
+		hdrEnd := bytes.Index(buf.Bytes(), []byte("\n---")) + 1
+		hdrEnd += bytes.IndexByte(buf.Bytes()[hdrEnd:], '\n') + 1
+		headers = append(headers, buf.Bytes()[:hdrEnd+ageNonceSize])
+		if err := checkAgeHeader(bytes.NewReader(buf.Bytes())); err != nil {
+			t.Fatalf("checkAgeHeader() = %v", err)
+		}
+	}
+	for i := 1; i < len(headers); i++ {
+		h0, hi := headers[0], headers[i]
+		if !bytes.Equal(h0[:len(h0)-ageNonceSize], hi[:len(hi)-ageNonceSize]) {
+			t.Fatal("two messages of one sealer have different headers")
+		}
+		if bytes.Equal(h0[len(h0)-ageNonceSize:], hi[len(hi)-ageNonceSize:]) {
+			t.Fatal("two messages share a payload nonce")
+		}
+	}
+	if err := checkAgeHeader(strings.NewReader("age-encryption.org/v1\n-> X25519 short\n--- bad\n")); err == nil {
+		t.Fatal("checkAgeHeader(malformed) = nil")
+	}
+}
+
+func BenchmarkSealFrame(b *testing.B) {
+	id, _ := age.GenerateX25519Identity()
+	r := &Repo{seal: AgeSealer([]age.Recipient{id.Recipient()}, []age.Identity{id}, "")}
+	frame := bytes.Repeat([]byte("compressed message "), 500) // ~10 KB
+	b.SetBytes(int64(len(frame)))
+	for b.Loop() {
+		sealed, err := r.sealFrame(frame)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.opened(Blob{}, sealed); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
