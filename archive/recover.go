@@ -188,6 +188,9 @@ func (r *Repo) checkPacks(ctx context.Context, indexLost bool) (*packCheck, erro
 	sort.Strings(unknown)
 	next := maxID + 1
 	for _, name := range unknown {
+		if retiredPack(ctx, db, name) {
+			continue // repair --encrypt replaced it and was stopped before deleting it (seal_repair.go)
+		}
 		// Only the data files the interrupted transaction began, numbered
 		// on from the last one the index has, can be its tail.
 		if id := packID(name); id == next {

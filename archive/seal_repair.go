@@ -323,6 +323,13 @@ func (r *Repo) retire(ctx context.Context, id int64, name string, res *ResealRes
 	return r.finishRetired(ctx, res)
 }
 
+// retiredPack reports whether name is a data file a Reseal took out of
+// the index and had not deleted yet: it explains the file.
+func retiredPack(ctx context.Context, db *sql.DB, name string) bool {
+	var one int
+	return db.QueryRowContext(ctx, `SELECT 1 FROM meta WHERE key=?`, "retired:"+name).Scan(&one) == nil
+}
+
 // finishRetired deletes the data files whose packs rows a Reseal removed,
 // then the notes that name them.
 func (r *Repo) finishRetired(ctx context.Context, res *ResealResult) error {

@@ -115,6 +115,27 @@ func TestResealEncryptsOldMessages(t *testing.T) {
 	if again, err := r.Reseal(ctx, nil); err != nil || again.Messages != 0 {
 		t.Fatalf("second Reseal() = %+v, %v; want nothing to do", again, err)
 	}
+	// Stopped between the commit that retired a data file and its
+	// deletion: the file is explained, and the next Reseal deletes it.
+	gone := res.Removed[0]
+	if err := os.WriteFile(filepath.Join(dir, "data", gone), []byte("plain secret leftover"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.wdb.Exec(`INSERT INTO meta(key, value) VALUES(?, ?)`, "retired:"+gone, gone); err != nil {
+		t.Fatal(err)
+	}
+	crash(r)
+	r, err = Open(ctx, dir, &Options{Create: true, PackSize: 8 << 10})
+	if err != nil {
+		t.Fatalf("Open() with a retired data file left = %v", err)
+	}
+	r.SetSealer(sealer)
+	if again, err := r.Reseal(ctx, nil); err != nil || len(again.Removed) != 1 || again.Removed[0] != gone {
+		t.Fatalf("Reseal() with a retired data file left = %+v, %v", again, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", gone)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("retired %s still there: %v", gone, err)
+	}
 	r.Close()
 	for _, needle := range []string{"plain secret", "big plain secret body"} {
 		if hits := packsHold(t, dir, needle); len(hits) != 0 {

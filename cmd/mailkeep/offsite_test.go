@@ -314,3 +314,58 @@ func TestOffsiteWorkerCLI(t *testing.T) {
 	}
 	e.exportMatches(full)
 }
+
+// TestOffsiteTurnOnEncryptionCLI: an archive (and its off-site copy) made
+// without encryption turns it on; repair --encrypt and a push leave
+// nothing readable in the packs or off-site.
+func TestOffsiteTurnOnEncryptionCLI(t *testing.T) {
+	e := newOffsiteEnv(t, "")
+	e.mk(exitOK, "backup")
+	e.push()
+	idFile := filepath.Join(e.dir, "identity.txt")
+	out, _ := e.mk(exitOK, "keygen", "--out", idFile)
+	cfg, _ := os.ReadFile(e.cfg)
+	cfg = append(cfg, fmt.Sprintf("encryption: {recipients: [%s], identity_file: %s}\n", strings.TrimSpace(out), idFile)...)
+	os.WriteFile(e.cfg, cfg, 0o600)
+	e.addMail(5)
+	e.mk(exitOK, "backup")
+	e.push() // the new messages are encrypted; the old ones went off-site before
+	holds := func(files []string) []string {
+		var hits []string
+		for _, f := range files {
+			if b, _ := os.ReadFile(f); bytes.Contains(b, []byte(offsiteSubject)) {
+				hits = append(hits, f)
+			}
+		}
+		return hits
+	}
+	packs := func() []string {
+		p, _ := filepath.Glob(filepath.Join(e.dir, "archive", "data", "*.pack"))
+		return p
+	}
+	if len(holds(packs())) == 0 || len(holds(e.s3.Files(t))) == 0 {
+		t.Fatal("test setup: no plaintext before repair --encrypt")
+	}
+	out, _ = e.mk(exitOK, "repair", "--encrypt")
+	if !strings.Contains(out, "encrypted ") || !strings.Contains(out, "removed ") {
+		t.Fatalf("repair --encrypt: %s", out)
+	}
+	if hits := holds(packs()); len(hits) != 0 {
+		t.Fatalf("after repair --encrypt, %v hold plaintext", hits)
+	}
+	out, _ = e.mk(exitOK, "repair", "--encrypt")
+	if !strings.Contains(out, "nothing to encrypt") {
+		t.Fatalf("second repair --encrypt: %s", out)
+	}
+	e.push()
+	if hits := holds(e.s3.Files(t)); len(hits) != 0 {
+		t.Fatalf("after repair --encrypt and a push, %v off-site hold plaintext", hits)
+	}
+	o, _ := e.mk(exitOK, "verify")
+	if !strings.Contains(o, "all intact") {
+		t.Fatalf("verify after repair --encrypt: %s", o)
+	}
+	pulled := filepath.Join(e.dir, "pulled")
+	e.mk(exitOK, "pull", "--into", pulled)
+	e.exportMatches(pulled)
+}

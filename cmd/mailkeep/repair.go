@@ -15,6 +15,7 @@ func init() { subcommands = append(subcommands, newRepairCmd) }
 
 func newRepairCmd(g *globals) *cobra.Command {
 	var archiveDir string
+	var encrypt bool
 	cmd := &cobra.Command{
 		Use:   "repair",
 		Short: "Rebuild the archive's index from its data files after damage",
@@ -34,10 +35,18 @@ func newRepairCmd(g *globals) *cobra.Command {
 - the unfinished end of an interrupted write is kept in lost+found/.
 
 Backups refuse to write into an archive whose data files the index does
-not explain, and say so; run repair, then backup. Exit status 1 if the
+not explain, and say so; run repair, then backup.
+
+With --encrypt it does something else: the messages stored before
+encryption was turned on are rewritten encrypted (to encryption.recipients)
+and the data files that held them are removed; the next push removes their
+off-site copies. Interrupted, it goes on from where it stopped. Exit status 1 if the
 repair could not finish.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if encrypt {
+				return g.repairEncrypt(cmd.Context(), archiveDir) // repair_encrypt.go
+			}
 			dir, err := g.xferArchiveDir(archiveDir)
 			if err != nil {
 				return err
@@ -69,6 +78,7 @@ repair could not finish.`,
 		},
 	}
 	cmd.Flags().StringVar(&archiveDir, "archive", "", "archive directory (default: archive: from the config)")
+	cmd.Flags().BoolVar(&encrypt, "encrypt", false, "instead: rewrite the messages stored before encryption was turned on, encrypted, and remove the data files that held them (needs encryption: in the config)")
 	return cmd
 }
 

@@ -180,10 +180,15 @@ func Push(ctx context.Context, dir string, st Store, opts *PushOptions) (*PushRe
 		return nil, fmt.Errorf("record push in %s: %w", filepath.Join(dir, stateFile), err)
 	}
 	// Only now, with the new manifest in place: objects neither it nor
-	// the one before names (packs repair --encrypt replaced, old index
-	// snapshots, the remains of interrupted pushes). The one before stays
-	// whole for a pull that started before this push ended.
-	n, err = collect(ctx, st, m, prev)
+	// the one before names (old index snapshots, the remains of
+	// interrupted pushes). The one before stays whole for a pull that
+	// started before this push ended, unless it holds what must go: packs
+	// repair --encrypt replaced, or an unencrypted index.
+	keepPrev := prev
+	if prev != nil && (dropsPacks(prev, m) || (m.Encrypted && !prev.Encrypted)) {
+		keepPrev = nil
+	}
+	n, err = collect(ctx, st, m, keepPrev)
 	res.Deleted = int(n)
 	if err != nil {
 		return res, fmt.Errorf("push done (manifest %d), but removing old objects failed: %w", m.Seq, err)
@@ -286,6 +291,20 @@ func (u *uploader) index(ctx context.Context, snap, tmp string, k *Keys) (Piece,
 	}
 	u.res.IndexBytes = n
 	return pc, nil
+}
+
+// dropsPacks reports whether m no longer names a pack prev named.
+func dropsPacks(prev, m *Manifest) bool {
+	have := map[int64]bool{}
+	for _, p := range m.Packs {
+		have[p.ID] = true
+	}
+	for _, p := range prev.Packs {
+		if !have[p.ID] {
+			return true
+		}
+	}
+	return false
 }
 
 // plainETag reports whether an ETag is an MD5 (single-part upload) rather

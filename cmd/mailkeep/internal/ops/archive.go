@@ -15,20 +15,16 @@ import (
 // with the config's age keys; what opening finds and fixes (permissions)
 // goes to env's reporter.
 func openWriter(ctx context.Context, env *Env, purpose string) (*archive.Repo, error) {
-	repo, err := OpenWriter(ctx, env.Config.Archive, env.Config.Compression, purpose, env.Reporter)
-	if err != nil {
-		return nil, err
-	}
-	return seal(repo, env.Config) // seal.go: the config's age keys
+	return env.openWriterAt(ctx, env.Config.Archive, env.Config.Compression, purpose) // seal.go: with the config's age keys
 }
 
 // OpenWriter opens the archive in dir for writing, creating it. Its
 // errors say what to do.
-func OpenWriter(ctx context.Context, dir string, compression string, purpose string, rep progress.Reporter) (*archive.Repo, error) {
+func OpenWriter(ctx context.Context, dir string, compression string, purpose string, rep progress.Reporter, seal archive.Sealer) (*archive.Repo, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, &Error{Err: fmt.Errorf("archive %s: %w", dir, err)}
 	}
-	r, err := archive.Open(ctx, dir, &archive.Options{Create: true, Purpose: purpose, Compression: compression, Report: rep})
+	r, err := archive.Open(ctx, dir, &archive.Options{Create: true, Purpose: purpose, Compression: compression, Report: rep, Sealer: seal})
 	if err != nil {
 		e := &Error{Err: err}
 		var le *archive.LockedError

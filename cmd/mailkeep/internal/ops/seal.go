@@ -72,12 +72,13 @@ func canRead(ctx context.Context, repo *archive.Repo) (*archive.Repo, error) {
 }
 
 // openWriterAt opens the archive in dir for writing, with the env's keys.
+// The keys go in at Open: a writer's recovery may read encrypted messages.
 func (env *Env) openWriterAt(ctx context.Context, dir, compression, purpose string) (*archive.Repo, error) {
-	repo, err := OpenWriter(ctx, dir, compression, purpose, env.Reporter)
+	s, err := sealerOf(env.Config)
 	if err != nil {
 		return nil, err
 	}
-	return seal(repo, env.Config)
+	return OpenWriter(ctx, dir, compression, purpose, env.Reporter, s)
 }
 
 // EncryptOptions say which archive to re-encrypt.
