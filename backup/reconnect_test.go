@@ -117,3 +117,46 @@ func TestCleanupFailedReconnectIsAFolderError(t *testing.T) {
 		}
 	}
 }
+
+// TestFolderCountsSurviveReconnect (issue 11, 7): after a reconnect a
+// folder's line counted only the last connection's messages, because the
+// folder was announced again. It is announced once; its items add up to
+// the folder's real total.
+func TestFolderCountsSurviveReconnect(t *testing.T) {
+	srv, p := faultSetup(t)
+	if err := p.Set(faultproxy.Fault{Action: faultproxy.Drop, After: 150_000, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	repo := openRepo(t, t.TempDir())
+	var mu sync.Mutex
+	starts, items := map[string]int{}, map[string]int64{}
+	retries := 0
+	rep := reporterFunc(func(e progress.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e.Kind {
+		case progress.FolderStart:
+			starts[e.Folder]++
+		case progress.Item:
+			items[e.Folder]++
+		case progress.Retry:
+			retries++
+		}
+	})
+	res := IMAP(context.Background(), repo, &IMAPAccount{Name: "acct", Dial: dialer(p.Addr(), 2*time.Second), Backoff: time.Millisecond}, rep)
+	if !res.OK() {
+		t.Fatal(res.Err())
+	}
+	if retries == 0 {
+		t.Fatal("the fault did not hit the backup")
+	}
+	for _, f := range res.Folders {
+		if starts[f.Name] > 1 {
+			t.Errorf("%s announced %d times", f.Name, starts[f.Name])
+		}
+		if items[f.Name] != f.New+f.Seen {
+			t.Errorf("%s: %d items reported, the folder stored %d", f.Name, items[f.Name], f.New+f.Seen)
+		}
+	}
+	compare(t, repo, srv)
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,13 @@ type scripted struct {
 	// final is the tagged answer after the last body ("" means OK with
 	// APPENDUID); "DROP" closes the connection instead.
 	final func(n int) string
+	// check, if set, looks at each body as it arrives, as Cyrus does: a
+	// non-empty answer is sent tagged at once, right after that literal,
+	// while the client is about to announce the next one.
+	check func(body []byte) string
+	// stored counts the bodies of every APPEND that was answered OK.
+	mu     sync.Mutex
+	stored map[string]int
 }
 
 func newScripted(t *testing.T, caps string) *scripted {
@@ -37,7 +45,7 @@ func newScripted(t *testing.T, caps string) *scripted {
 		t.Fatal(err)
 	}
 	s := &scripted{ln: ln, caps: caps, lines: make(chan string, 1000),
-		decide: func(int, string) string { return "" }, final: func(int) string { return "" }}
+		decide: func(int, string) string { return "" }, final: func(int) string { return "" }, stored: map[string]int{}}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -74,6 +82,7 @@ func (s *scripted) serve(c net.Conn) {
 			fmt.Fprintf(c, "* CAPABILITY IMAP4rev1 %s\r\n%s OK done\r\n", s.caps, tag)
 		case "APPEND":
 			n := 0
+			var bodies []string
 			for {
 				size, _, ok := literal(line)
 				if !ok {
@@ -87,11 +96,19 @@ func (s *scripted) serve(c net.Conn) {
 					goto next
 				}
 				io.WriteString(c, "+ go ahead\r\n")
-				if _, err := io.CopyN(io.Discard, r, size); err != nil {
+				body := make([]byte, size)
+				if _, err := io.ReadFull(r, body); err != nil {
 					return
 				}
 				s.lines <- fmt.Sprintf("<%d bytes>", size)
+				bodies = append(bodies, string(body))
 				n++
+				if s.check != nil {
+					if ans := s.check(body); ans != "" {
+						fmt.Fprintf(c, "%s %s\r\n", tag, ans)
+						goto next
+					}
+				}
 				if line, err = r.ReadString('\n'); err != nil {
 					return
 				}
@@ -103,6 +120,11 @@ func (s *scripted) serve(c net.Conn) {
 			case "":
 				fmt.Fprintf(c, "%s OK [APPENDUID 7 %d:%d] done\r\n", tag, uid, uid+n-1)
 				uid += n
+				s.mu.Lock()
+				for _, b := range bodies {
+					s.stored[b]++
+				}
+				s.mu.Unlock()
 			default:
 				fmt.Fprintf(c, "%s %s\r\n", tag, ans)
 			}
