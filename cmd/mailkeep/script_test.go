@@ -127,6 +127,21 @@ func TestScripts(t *testing.T) {
 				ts.Check(err)
 				ts.Check(os.Truncate(path, st.Size()/2))
 			},
+			// corrupt-index ARCHIVE: garbage over the middle page of index.db.
+			"corrupt-index": func(ts *testscript.TestScript, neg bool, args []string) {
+				path := ts.MkAbs(args[0]) + "/index.db"
+				st, err := os.Stat(path)
+				ts.Check(err)
+				f, err := os.OpenFile(path, os.O_RDWR, 0)
+				ts.Check(err)
+				junk := make([]byte, 4096)
+				for i := range junk {
+					junk[i] = 0xa5
+				}
+				_, err = f.WriteAt(junk, st.Size()/4096/2*4096)
+				ts.Check(err)
+				ts.Check(f.Close())
+			},
 			// hold-lock ARCHIVE: another writer holds the archive until the script ends.
 			"hold-lock": func(ts *testscript.TestScript, neg bool, args []string) {
 				r, err := archive.Open(context.Background(), ts.MkAbs(args[0]), &archive.Options{Create: true, Purpose: "mailkeep backup (test holder)"})

@@ -68,6 +68,9 @@ func HintFor(err error) string {
 		return "nothing accepts connections there: check host: and port: (IMAP 993 with security: tls, 143 with starttls; POP3 995 / 110) and that the server runs"
 	case errors.As(err, &rh), strings.Contains(msg, "does not look like a TLS handshake"):
 		return "the server does not speak TLS on this port: use its TLS port (993, POP3 995), or security: starttls on the plain port (143, POP3 110)"
+	case strings.Contains(msg, "database disk image is malformed"), strings.Contains(msg, "file is not a database"):
+		// SQLite on a damaged index.db (archive/FORMAT.md, "Repair").
+		return "the archive's index is damaged: 'mailkeep verify' names the damage, 'mailkeep repair' rebuilds the index from the data files and keeps the damaged one aside"
 	case errors.Is(err, os.ErrPermission), errors.Is(err, syscall.EROFS):
 		return "mailkeep may not write there: make the archive directory writable by this user (chown/chmod), or point archive: at one it can write"
 	}
