@@ -117,11 +117,14 @@ func TestSealedRoundTrip(t *testing.T) {
 	if err != nil || !res.OK() || res.Checked != 3 || res.Unopened != 2 {
 		t.Fatalf("Verify() without identity = %+v, %v; want OK with 2 checked as frames", res, err)
 	}
-	// A wrong identity is named as such.
+	// A wrong identity is named as such, and is no damage.
 	other, _ := age.GenerateX25519Identity()
 	r.SetSealer(AgeSealer(nil, []age.Identity{other}, ""))
 	if _, err := r.ReadMessage(ctx, hs); err == nil || !strings.Contains(err.Error(), "other keys") {
 		t.Fatalf("ReadMessage() with another identity = %v", err)
+	}
+	if res, err := r.Verify(ctx, "", nil); err != nil || !res.OK() || res.Unopened != 2 {
+		t.Fatalf("Verify() with another identity = %+v, %v; want OK with 2 not decrypted", res, err)
 	}
 }
 

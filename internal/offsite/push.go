@@ -286,10 +286,13 @@ func (u *uploader) index(ctx context.Context, snap, tmp string, k *Keys) (Piece,
 	}
 	pc := Piece{Length: n, SHA256: hex.EncodeToString(sh.Sum(nil)), MD5: hex.EncodeToString(mh.Sum(nil))}
 	pc.Key = indexDir + pc.SHA256
-	if _, err := u.put(ctx, pc, io.NewSectionReader(out, 0, n)); err != nil {
+	sent, err := u.put(ctx, pc, io.NewSectionReader(out, 0, n))
+	if err != nil {
 		return Piece{}, err
 	}
-	u.res.IndexBytes = n
+	if sent {
+		u.res.IndexBytes = n
+	}
 	return pc, nil
 }
 
