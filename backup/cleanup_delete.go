@@ -424,6 +424,11 @@ func (c *cleaner) mayDelete(fx *cleanFolder, uv uint32, cands []candidate) (refu
 	if err != nil {
 		return true, err
 	}
+	if !ok && c.conn.Caps().Has(imap.CapACL) {
+		// The server has ACL but would not say: nothing is known, so
+		// nothing is deleted.
+		return true, c.refuse(fx, uv, cands, KeptNoRights, "the server refused MYRIGHTS for this folder; nothing deleted")
+	}
 	if ok && !r.CanDelete() {
 		return true, c.refuse(fx, uv, cands, KeptNoRights,
 			fmt.Sprintf("MYRIGHTS is %q: no right to delete here (needs t and e, or d); nothing deleted", string(r)))
