@@ -12,10 +12,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+	"modernc.org/sqlite" // database/sql driver "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/mailkeep/mailkeep/internal/progress"
 )
@@ -326,6 +328,16 @@ type WriteError struct{ Err error }
 func (e *WriteError) Error() string { return "archive: " + e.Err.Error() }
 func (e *WriteError) Unwrap() error { return e.Err }
 
+// Is makes errors.Is(err, syscall.ENOSPC) true for a disk that filled up
+// under SQLite too: it reports SQLITE_FULL, not the errno.
+func (e *WriteError) Is(target error) bool {
+	if target != syscall.ENOSPC {
+		return false
+	}
+	var se *sqlite.Error
+	return errors.As(e.Err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL
+}
+
 // Commit makes every change since the last commit durable: first the pack
 // bytes are synced, then the index transaction commits.
 func (r *Repo) Commit(ctx context.Context) error {
@@ -357,10 +369,29 @@ func (r *Repo) commitLocked(ctx context.Context) error {
 	r.pending = nil
 	r.dirty = false
 	if err != nil {
-		// The pack may hold bytes no index row names; they are cut off
-		// when the next writer opens the repository.
-		return r.abortLocked(fmt.Errorf("index: commit: %w", err))
+		// A failed COMMIT is not always a rolled-back one: with search.db
+		// attached, SQLite's WAL mode commits each database on its own, so
+		// index.db may hold the rows while the search index failed (a full
+		// disk). Cutting the pack then would leave rows naming bytes that
+		// are gone. Only a commit known not to have happened may be undone.
+		cause := fmt.Errorf("index: commit: %w", err)
+		switch r.committedSeq() {
+		case r.seq + 1: // index.db committed; the search index catches up by itself (SearchUnindexed)
+			r.advanceLocked()
+			r.failed = &WriteError{Err: cause}
+			return r.failed
+		case r.seq: // nothing committed
+			return r.abortLocked(cause)
+		default: // unknown: keep the bytes; the next writer explains or keeps them
+			return r.abortKeepLocked(cause)
+		}
 	}
+	r.advanceLocked()
+	return nil
+}
+
+// advanceLocked records a commit of index.db.
+func (r *Repo) advanceLocked() {
 	if r.pack != nil {
 		r.pack.committed = r.pack.size
 	}
@@ -368,7 +399,32 @@ func (r *Repo) commitLocked(ctx context.Context) error {
 	// After the commit, never before: the file may lag behind the index
 	// (a crash in between), never run ahead of it.
 	writeCommitFile(r.dir, r.seq)
-	return nil
+}
+
+// committedSeq is the commit number index.db holds now, or -1 when it
+// cannot be read.
+func (r *Repo) committedSeq() int64 {
+	var v string
+	if err := r.wdb.QueryRow(`SELECT value FROM meta WHERE key='commit_seq'`).Scan(&v); err != nil {
+		return -1
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// abortKeepLocked is abortLocked without cutting the pack: for a commit
+// whose outcome is unknown.
+func (r *Repo) abortKeepLocked(cause error) error {
+	p := r.pack
+	r.pack = nil
+	err := r.abortLocked(cause)
+	if p != nil {
+		p.close()
+	}
+	return err
 }
 
 // abortLocked rolls the open transaction back and cuts the pack back to
