@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	"net/url"
 	"strings"
 
@@ -118,8 +119,10 @@ func (d *decoder) offsiteRules(c *Config, dir string) {
 func (d *decoder) s3Rules(s *S3, p string) {
 	if s.Endpoint == "" {
 		d.at(p+".endpoint", "required: the S3 service, e.g. https://s3.eu-central-1.amazonaws.com")
-	} else if _, _, err := s.EndpointHost(); err != nil {
+	} else if host, secure, err := s.EndpointHost(); err != nil {
 		d.at(p+".endpoint", "%v", err)
+	} else if h, _, _ := net.SplitHostPort(host); !secure && !isLoopback(h) && !isLoopback(host) {
+		d.warn(d.line(p+".endpoint"), p+".endpoint", "http:// to another machine: the copy and the index travel unprotected unless encryption is on; use https://")
 	}
 	if s.Bucket == "" {
 		d.at(p+".bucket", "required: the bucket to write into")

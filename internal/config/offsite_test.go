@@ -34,6 +34,10 @@ jobs:
 		t.Errorf("Parse() jobs.n.push = false")
 	}
 
+	_, warnings, err := Parse([]byte(base+"offsite:\n  s3: {endpoint: \"http://s3.example.net\", bucket: b}\n"), "c.yaml")
+	if err != nil || len(warnings) != 1 || !strings.Contains(string(warnings[0]), "use https://") {
+		t.Errorf("Parse(http endpoint elsewhere) = %v, %v; want one warning", warnings, err)
+	}
 	for _, tc := range []struct{ name, yaml, want string }{
 		{"unknown s3 key", "offsite:\n  s3: {endpoint: h, bucket: b, acl: private}\n", "offsite.s3.acl: unknown key"},
 		{"no bucket", "offsite:\n  s3: {endpoint: h}\n", "offsite.s3.bucket: required"},

@@ -218,3 +218,38 @@ func TestPushStoppedBeforeRecording(t *testing.T) {
 	}
 	checkMessages(t, out, 30)
 }
+
+type cancelAfter struct {
+	n      int
+	cancel func()
+}
+
+func (p *cancelAfter) Uploaded(string, int64) {
+	if p.n--; p.n == 0 {
+		p.cancel()
+	}
+}
+
+// TestPullInterruptedThenAgain: a pull stopped half-way leaves no archive
+// (no marker), and the same pull run again completes.
+func TestPullInterruptedThenAgain(t *testing.T) {
+	s := startS3(t)
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "src")
+	addMessages(t, src, 0, 200)
+	if _, err := Push(ctx, src, s.store, &PushOptions{PieceSize: 32 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	cctx, cancel := context.WithCancel(ctx)
+	if _, err := Pull(cctx, s.store, out, &PullOptions{Progress: &cancelAfter{n: 3, cancel: cancel}}); err == nil {
+		t.Fatal("Pull() cancelled half-way succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(out, "mailkeep-archive")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("an interrupted pull left an archive marker (%v)", err)
+	}
+	if _, err := Pull(ctx, s.store, out, nil); err != nil {
+		t.Fatalf("Pull() again after an interrupted one = %v", err)
+	}
+	checkMessages(t, out, 200)
+}
