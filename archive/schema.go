@@ -116,13 +116,16 @@ CREATE INDEX IF NOT EXISTS ledger_source ON ledger(target, source);
 // contentless FTS5 table whose rowid is the search_docs id. Archives made
 // before it get it on first use.
 const searchSchemaSQL = `
+CREATE TABLE IF NOT EXISTS search.search_meta (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS search.search_docs (
 	id          INTEGER PRIMARY KEY,
 	hash        BLOB NOT NULL UNIQUE,
 	date        INTEGER NOT NULL,
 	attachments INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS search.search_docs_date ON search_docs(date);
 CREATE VIRTUAL TABLE IF NOT EXISTS search.search_fts USING fts5(hfrom, hto, hcc, subject, body,
 	content='', tokenize='unicode61 remove_diacritics 2');
 `
@@ -132,6 +135,9 @@ CREATE VIRTUAL TABLE IF NOT EXISTS search.search_fts USING fts5(hfrom, hto, hcc,
 // that version 1 readers can ignore go here, after schemaSQL; anything
 // that changes the meaning of a table raises FormatVersion instead.
 func migrateSchema(ctx context.Context, db *sql.DB) error {
+	if err := checkSearchVersion(ctx, db); err != nil { // search.go: derived data, rebuilt
+		return err
+	}
 	if _, err := db.ExecContext(ctx, schemaSQL); err != nil {
 		return err
 	}

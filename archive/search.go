@@ -24,7 +24,12 @@ import (
 // BuildSearchIndex.
 
 const (
-	sqlInsertDoc = `INSERT INTO search.search_docs(hash, date, attachments) VALUES(?,?,?) ON CONFLICT(hash) DO NOTHING`
+	// The id is the date shifted left by 20 bits plus a counter (docKey):
+	// the FTS rowid order is then the date order, which FTS5 walks
+	// newest first without sorting, so a search stops at its limit.
+	sqlInsertDoc = `INSERT INTO search.search_docs(id, hash, date, attachments)
+		SELECT coalesce(max(id)+1, ?1), ?2, ?3, ?4 FROM search.search_docs WHERE id BETWEEN ?1 AND ?1+1048575
+		ON CONFLICT(hash) DO NOTHING`
 	sqlInsertFTS = `INSERT INTO search.search_fts(rowid, hfrom, hto, hcc, subject, body) VALUES(?,?,?,?,?,?)`
 )
 
@@ -45,7 +50,7 @@ func (r *Repo) indexDocLocked(ctx context.Context, h Hash, d *mailtext.Doc, stor
 	if err != nil {
 		return err
 	}
-	res, err := st.ExecContext(ctx, h[:], date.Unix(), d.Attachments)
+	res, err := st.ExecContext(ctx, docKey(date), h[:], date.Unix(), d.Attachments)
 	if err != nil {
 		return fmt.Errorf("search index: %w", err)
 	}
@@ -62,6 +67,34 @@ func (r *Repo) indexDocLocked(ctx context.Context, h Hash, d *mailtext.Doc, stor
 	}
 	if _, err := fts.ExecContext(ctx, id, d.From, d.To, d.Cc, d.Subject, d.Body); err != nil {
 		return fmt.Errorf("search index: %w", err)
+	}
+	return nil
+}
+
+// docKey is the smallest search_docs id of a message dated t: seconds
+// since 1970 (clamped to 0 .. 2^42), shifted left by 20 bits.
+func docKey(t time.Time) int64 {
+	return min(max(t.Unix(), 0), 1<<42) << 20
+}
+
+// searchVersion is the layout of search.db this code writes; another
+// one is dropped and rebuilt (it is derived data).
+const searchVersion = "2"
+
+// checkSearchVersion drops a search index of another layout. It runs
+// when the writer opens, before the schema is created.
+func checkSearchVersion(ctx context.Context, db *sql.DB) error {
+	var v string
+	err := db.QueryRowContext(ctx, `SELECT value FROM search.search_meta WHERE key='version'`).Scan(&v)
+	if err == nil && v == searchVersion {
+		return nil
+	}
+	for _, q := range []string{`DROP TABLE IF EXISTS search.search_fts`, `DROP TABLE IF EXISTS search.search_docs`,
+		`CREATE TABLE IF NOT EXISTS search.search_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+		`INSERT OR REPLACE INTO search.search_meta(key, value) VALUES('version', '` + searchVersion + `')`} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("search index: %w", err)
+		}
 	}
 	return nil
 }

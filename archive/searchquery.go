@@ -222,6 +222,13 @@ type SearchHit struct {
 // where builds the SQL conditions of q; the second result is false when
 // q can match nothing (a term with no indexable text).
 func (q *SearchQuery) where() (string, []any, bool, error) {
+	w, args, _, ok, err := q.whereFTS()
+	return w, args, ok, err
+}
+
+// whereFTS is where, and the FTS5 expression of the positive text terms
+// ("" if none).
+func (q *SearchQuery) whereFTS() (string, []any, string, bool, error) {
 	var conds []string
 	var args []any
 	var fts []string
@@ -249,7 +256,7 @@ func (q *SearchQuery) where() (string, []any, bool, error) {
 				if t.Neg {
 					continue
 				}
-				return "", nil, false, nil
+				return "", nil, "", false, nil
 			}
 			if !t.Neg {
 				fts = append(fts, ftsExpr(t))
@@ -269,8 +276,8 @@ func (q *SearchQuery) where() (string, []any, bool, error) {
 			if t.Key == "after" {
 				op = ">="
 			}
-			conds = append(conds, not(`d.date`+op+`?`, t.Neg))
-			args = append(args, day.Unix())
+			conds = append(conds, not(`d.id`+op+`?`, t.Neg))
+			args = append(args, docKey(day))
 		case "larger", "smaller":
 			n, _ := searchSize(t.Value)
 			op := ">"
@@ -295,14 +302,15 @@ func (q *SearchQuery) where() (string, []any, bool, error) {
 			args = append(args, id)
 		}
 	}
+	expr := strings.Join(fts, " AND ")
 	if len(fts) > 0 {
 		conds = append(conds, `d.id IN (SELECT rowid FROM search.search_fts WHERE search_fts MATCH ?)`)
-		args = append(args, strings.Join(fts, " AND "))
+		args = append(args, expr)
 	}
 	if len(conds) == 0 {
-		return "1=1", args, true, nil
+		return "1=1", args, expr, true, nil
 	}
-	return strings.Join(conds, " AND "), args, true, nil
+	return strings.Join(conds, " AND "), args, expr, true, nil
 }
 
 // likePattern turns a folder pattern (* and % wildcards) into LIKE's.
@@ -312,17 +320,29 @@ func likePattern(v string) string {
 }
 
 // Search runs q: the places it finds, newest first (by the message's
-// Date header, or when it was archived), then by place id.
+// Date header, or when it was archived).
 func (r *Repo) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) {
-	where, args, ok, err := q.where()
+	where, args, expr, ok, err := q.whereFTS()
 	if err != nil || !ok {
 		return nil, err
 	}
+	// Newest first without sorting: the text index (or, with no text
+	// term, search_docs) is walked by its rowid, which is date-ordered
+	// (docKey), and the walk stops at the limit. CROSS JOIN keeps SQLite
+	// from reordering the join; a second ORDER BY term would make it sort
+	// every match (400 ms for a common word in 10,000 messages, against
+	// under 1 ms).
+	from := `FROM search.search_docs d`
+	order := `d.id`
+	if expr != "" {
+		where = strings.Replace(where, `d.id IN (SELECT rowid FROM search.search_fts WHERE search_fts MATCH ?)`, `s.search_fts MATCH ?`, 1)
+		from = `FROM search.search_fts s CROSS JOIN search.search_docs d ON d.id=s.rowid`
+		order = `s.rowid`
+	}
 	sqlq := `SELECT m.id, m.folder, m.uid, m.uidl, m.hash, m.size, m.flags, m.gone_since, m.gone_reason,
-		a.name, f.name, d.date, b.sender, b.subject
-		FROM search.search_docs d JOIN messages m ON m.hash=d.hash JOIN folders f ON f.id=m.folder
-		JOIN accounts a ON a.id=f.account JOIN blobs b ON b.hash=d.hash
-		WHERE ` + where + ` ORDER BY d.date DESC, m.id DESC`
+		a.name, f.name, d.date, (SELECT sender FROM blobs WHERE hash=d.hash), (SELECT subject FROM blobs WHERE hash=d.hash)
+		` + from + ` CROSS JOIN messages m ON m.hash=d.hash CROSS JOIN folders f ON f.id=m.folder CROSS JOIN accounts a ON a.id=f.account
+		WHERE ` + where + ` ORDER BY ` + order + ` DESC`
 	if q.Limit > 0 {
 		sqlq += ` LIMIT ` + strconv.Itoa(q.Limit)
 	}

@@ -386,3 +386,29 @@ func larger(n int) int {
 	}
 	return k
 }
+
+// TestServeSelectSaysReadOnly: SELECT's tagged OK says [READ-ONLY] and no
+// flag is permanent, so clients know before they try (RFC 3501 6.3.1).
+func TestServeSelectSaysReadOnly(t *testing.T) {
+	fx := newFixture(t)
+	conn, err := net.Dial("tcp", start(t, fx.repo, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "a LOGIN me pw\r\nb SELECT alice/INBOX\r\n")
+	buf := make([]byte, 0, 4096)
+	tmp := make([]byte, 1024)
+	for !strings.Contains(string(buf), "b OK") && !strings.Contains(string(buf), "b NO") {
+		n, err := conn.Read(tmp)
+		if err != nil {
+			t.Fatalf("read: %v after %q", err, buf)
+		}
+		buf = append(buf, tmp[:n]...)
+	}
+	got := string(buf)
+	if !strings.Contains(got, "b OK [READ-ONLY] SELECT completed") || !strings.Contains(got, "[PERMANENTFLAGS ()]") {
+		t.Errorf("SELECT answer:\n%s", got)
+	}
+}
