@@ -210,7 +210,7 @@ func (g *globals) lsMessages(cmd *cobra.Command, repo *archive.Repo, acct, folde
 			id = e.UIDL
 		}
 		if g.json {
-			writeJSON(g.stdout, map[string]any{"account": acct, "folder": folder, "uidvalidity": e.UIDValidity, "uid": e.UID,
+			writeJSON(g.stdout, map[string]any{"id": e.ID, "account": acct, "folder": folder, "uidvalidity": e.UIDValidity, "uid": e.UID,
 				"uidl": e.UIDL, "sha256": e.Hash.String(), "date": e.InternalDate.Format(time.RFC3339), "from": e.Header.From,
 				"subject": e.Header.Subject, "message_id": e.Header.MessageID, "size": e.Size, "flags": e.Flags,
 				"gone_since": timeOrNil(e.GoneSince), "gone_reason": e.GoneReason})
