@@ -7,6 +7,7 @@ import (
 
 	"github.com/mailkeep/mailkeep/archive"
 	"github.com/mailkeep/mailkeep/backup"
+	"github.com/mailkeep/mailkeep/internal/progress"
 )
 
 // Result is what one restore or migrate run did, folder by folder.
@@ -141,4 +142,37 @@ func (r *Result) Totals() (inSource, onTarget, copied, adopted, flags, skipped, 
 		bytes += f.CopiedBytes
 	}
 	return
+}
+
+// finish completes the folder results and reports them.
+func (e *engine) finish() {
+	for _, tf := range e.orderedFolders() {
+		r := tf.res
+		r.InSource, r.OnTarget = 0, 0
+		for _, p := range tf.places {
+			r.InSource++
+			if p.row != nil {
+				r.OnTarget++
+			}
+		}
+		r.TargetTotal = int64(len(tf.onTarget))
+		if e.o.DryRun {
+			for _, sf := range tf.srcs {
+				r.InSource += sf.fetch
+				r.Copied += sf.fetch
+			}
+			r.OnTarget += r.Adopted
+			r.TargetTotal += r.Copied
+		}
+		text := fmt.Sprintf("%d in source, %d on target, copied %d, adopted %d, flags %d, skipped %d",
+			r.InSource, r.OnTarget, r.Copied, r.Adopted, r.FlagsUpdated, len(r.Skipped))
+		if len(r.Altered) > 0 {
+			text += fmt.Sprintf(", altered by the target %d", len(r.Altered))
+		}
+		if e.o.DryRun {
+			text = fmt.Sprintf("%d in source, would copy %d, would adopt %d, would update flags of %d", r.InSource, r.Copied, r.Adopted, r.FlagsUpdated)
+		}
+		progress.Send(e.rep, progress.Event{Kind: progress.FolderDone, Account: e.t.Name, Folder: tf.name, Text: text, Err: r.Err})
+	}
+	e.res.Finished = time.Now()
 }
