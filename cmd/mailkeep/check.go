@@ -20,7 +20,8 @@ import (
 func init() { subcommands = append(subcommands, newCheckCmd) }
 
 func newCheckCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var showCert bool
+	cmd := &cobra.Command{
 		Use:   "check [ACCOUNT...]",
 		Short: "Log in to each account and report what it sees; changes nothing",
 		Long: `Connects to each account (all by default), logs in, lists its folders with
@@ -34,6 +35,18 @@ on the server or in the archive: folders are examined read-only.`,
 			accts, err := pickAccounts(cfg, args)
 			if err != nil {
 				return err
+			}
+			if showCert {
+				o := &ops.Outcome{Op: "check"}
+				for _, a := range accts {
+					oa := &ops.Account{Name: a.Name}
+					if oa.Err = g.showCert(cmd.Context(), a); oa.Err != nil {
+						oa.State = ops.Failed
+						g.errorf("%s", oa.Err)
+					}
+					o.Accounts = append(o.Accounts, oa)
+				}
+				return done(o)
 			}
 			reports := make([]checkReport, len(accts))
 			var wg sync.WaitGroup
@@ -57,6 +70,8 @@ on the server or in the archive: folders are examined read-only.`,
 			return done(o)
 		},
 	}
+	cmd.Flags().BoolVar(&showCert, "show-cert", false, "print each server's certificate chain and SHA-256 fingerprints (for ca_file or tls_fingerprint); logs in to nothing")
+	return cmd
 }
 
 type checkFolder struct {

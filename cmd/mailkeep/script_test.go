@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"os"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/mailkeep/mailkeep/archive"
+	"github.com/mailkeep/mailkeep/internal/config"
 	"github.com/mailkeep/mailkeep/internal/imapsrv"
 	"github.com/mailkeep/mailkeep/internal/sample"
 )
@@ -52,6 +54,21 @@ func TestScripts(t *testing.T) {
 				srv.AddMessage("alice", "INBOX", m.Raw, nil, time.Date(2020, 1, 1+i, 0, 0, 0, 0, time.UTC))
 			}
 			env.Values["srv"] = srv
+			// A second server on implicit TLS with a self-signed certificate
+			// (tls_cert.txtar); TLSFP is that certificate's fingerprint.
+			tsrv := imapsrv.New(&imapsrv.Options{TLS: true})
+			if err := tsrv.Start(); err != nil {
+				return err
+			}
+			env.Defer(func() { tsrv.Close() })
+			tsrv.AddUser("alice", "s3cret-pw")
+			tc, err := tls.Dial("tcp", tsrv.Addr(), &tls.Config{InsecureSkipVerify: true})
+			if err != nil {
+				return err
+			}
+			env.Setenv("TLSFP", config.Fingerprint(tc.ConnectionState().PeerCertificates[0]))
+			tc.Close()
+			env.Setenv("TLSPORT", portOf(tsrv.Addr()))
 			env.Setenv("IMAPPORT", portOf(srv.Addr()))
 			env.Setenv("PASSWORD", "s3cret-pw")
 			env.Setenv("HOME", env.WorkDir)

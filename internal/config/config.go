@@ -126,6 +126,7 @@ type Server struct {
 	Security      string        // tls (default), starttls or none
 	TLSSkipVerify bool          // key tls_skip_verify: do not check the certificate
 	CAFile        string        // key ca_file: PEM file of extra trusted roots, "~" expanded
+	Fingerprint   string        // key tls_fingerprint: "sha256:HEX" of the one certificate trusted (pinned)
 	Timeout       time.Duration // key timeout: dial and I/O timeout, default 60s
 }
 

@@ -84,6 +84,7 @@ func (d *decoder) server(n *yaml.Node, path string) *Server {
 		"security":        func(v *yaml.Node, p string) { s.Security = d.str(v, p, false) },
 		"tls_skip_verify": func(v *yaml.Node, p string) { s.TLSSkipVerify = d.boolean(v, p) },
 		"ca_file":         func(v *yaml.Node, p string) { s.CAFile = d.str(v, p, false) },
+		"tls_fingerprint": func(v *yaml.Node, p string) { s.Fingerprint = d.str(v, p, false) },
 		"timeout":         func(v *yaml.Node, p string) { s.Timeout = d.duration(v, p) },
 	})
 	return s

@@ -212,7 +212,7 @@ func (d *decoder) serverRules(s *Server, p, proto, dir string) {
 		d.at(p+".timeout", "must be more than 0")
 	}
 	if s.Security == "none" {
-		for _, k := range []string{"tls_skip_verify", "ca_file"} {
+		for _, k := range []string{"tls_skip_verify", "ca_file", "tls_fingerprint"} {
 			if d.has(p + "." + k) {
 				d.at(p+"."+k, "only with security tls or starttls")
 			}
@@ -226,6 +226,13 @@ func (d *decoder) serverRules(s *Server, p, proto, dir string) {
 	}
 	if s.CAFile != "" {
 		s.CAFile = d.expandPath(p+".ca_file", s.CAFile, dir)
+	}
+	if s.Fingerprint != "" {
+		if fp, err := ParseFingerprint(s.Fingerprint); err != nil {
+			d.at(p+".tls_fingerprint", "%v", err)
+		} else {
+			s.Fingerprint = fp
+		}
 	}
 }
 

@@ -85,9 +85,30 @@ func handshake(ctx context.Context, raw net.Conn, cfg *tls.Config, timeout time.
 	err := tc.HandshakeContext(ctx)
 	raw.SetDeadline(time.Time{})
 	if err != nil {
-		return nil, err
+		if Transient(err) {
+			return nil, err
+		}
+		// A certificate not trusted, a pin that does not match, no
+		// common cipher: the same next time.
+		return nil, &Error{Op: "tls", Err: err, Permanent: true}
 	}
 	return tc, nil
+}
+
+// Probe connects and secures as Dial does, up to and including the TLS
+// handshake (after STARTTLS where configured), and hangs up: for looking
+// at the server's certificate (o.TLSConfig's VerifyConnection sees it).
+func Probe(ctx context.Context, opt *Options) error {
+	o := opt.withDefaults()
+	if o.Security == "none" {
+		return &Error{Op: "probe", Err: errors.New("security: none: the server sends no certificate"), Permanent: true}
+	}
+	tr, err := dialTransport(ctx, o)
+	if err != nil {
+		return err
+	}
+	tr.raw.Close()
+	return nil
 }
 
 // startTLS reads the greeting and runs STARTTLS (RFC 3501 6.2.1) byte by

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -62,8 +63,16 @@ func HintFor(err error) string {
 		return e.Hint
 	}
 	var rh tls.RecordHeaderError
+	var pin *config.PinError
+	var unk x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var inv x509.CertificateInvalidError
 	msg := err.Error()
 	switch {
+	case errors.As(err, &pin):
+		return "if the server's certificate was replaced on purpose, put the new fingerprint in tls_fingerprint: 'mailkeep check --show-cert ACCOUNT' prints it"
+	case errors.As(err, &unk), errors.As(err, &host), errors.As(err, &inv), strings.Contains(msg, "certificate not trusted"):
+		return "to trust a self-signed or private certificate, set ca_file: (a PEM file of its authority) or tls_fingerprint: sha256:HEX (this certificate only) on the server; 'mailkeep check --show-cert ACCOUNT' prints the chain and its fingerprint"
 	case errors.Is(err, syscall.ECONNREFUSED), strings.Contains(msg, "connection refused"):
 		return "nothing accepts connections there: check host: and port: (IMAP 993 with security: tls, 143 with starttls; POP3 995 / 110) and that the server runs"
 	case errors.As(err, &rh), strings.Contains(msg, "does not look like a TLS handshake"):
