@@ -42,6 +42,7 @@ var hostileFolders = []struct {
 	{Folder{Name: "a%2Eb", Delim: '/'}, "a%2Eb"},
 	{Folder{Name: "100%", Delim: '/'}, "100%"},
 	{Folder{Name: "cur", Delim: '/'}, "cur"},
+	{Folder{Name: "mailkeep-names", Delim: '/'}, "mailkeep-names"}, // Maildir: not the names file
 	{Folder{Name: "p/new", Delim: '/'}, "p/new"},
 	{Folder{Name: "p/tmp", Delim: '/'}, "p/tmp"},
 	{Folder{Name: "p/cur", Delim: '/'}, "p/cur"},

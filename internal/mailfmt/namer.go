@@ -42,6 +42,8 @@ func NewNamer(format Format, dir string) *Namer {
 	if dir != "" {
 		n.short, _ = ReadNamesFile(dir)
 	}
+	// A Maildir++ folder named "mailkeep-names" would be ".mailkeep-names".
+	n.claims["\x00"+foldName(NamesFile)] = "reserved"
 	return n
 }
 
