@@ -81,7 +81,8 @@ type Options struct {
 type SourceFolder struct {
 	Name       string
 	Delim      rune
-	SpecialUse string // \Sent, ... or ""
+	SpecialUse string         // \Sent, ... or ""
+	Kind       namespace.Kind // its namespace; "" is personal
 }
 
 // place is one source message place (a row of the archive's messages

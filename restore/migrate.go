@@ -119,6 +119,9 @@ func (e *engine) dryRunSources(br *backup.Result) error {
 			if known[lf.Name] != nil {
 				continue
 			}
+			if lf.Kind != "" && !e.o.Namespaces.Has(lf.Kind) {
+				continue // not backed up, so not migrated
+			}
 			f := &archive.Folder{ID: -int64(i + 1), Name: lf.Name, SpecialUse: lf.SpecialUse}
 			if lf.Delim != 0 {
 				f.Delimiter = string(lf.Delim)

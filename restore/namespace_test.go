@@ -106,3 +106,57 @@ func TestRestoreLeavesOutOtherNamespaces(t *testing.T) {
 	r = Restore(context.Background(), repo, ta.target(), &Options{Source: "old", Namespaces: every}, nil)
 	checkResult(t, r, 2, -1)
 }
+
+// TestMigrateDryRunOwnFoldersOnly: a dry run of a migration from a server
+// that lists other users' and public folders plans none of them, and
+// nothing into the target's other namespaces.
+func TestMigrateDryRunOwnFoldersOnly(t *testing.T) {
+	src, sa := inproc(t, "old", nil)
+	seedSample(src, "u", 5)
+	spaces := &imap.NamespaceData{
+		Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: '/'}},
+		Other:    []imap.NamespaceDescriptor{{Prefix: "Other Users/", Delim: '/'}},
+		Shared:   []imap.NamespaceDescriptor{{Prefix: "Shared Folders/", Delim: '/'}},
+	}
+	for _, f := range []string{"Other Users/m4/Shared", "Shared Folders/News"} {
+		if err := src.AddMailbox("u", f); err != nil {
+			t.Fatal(err)
+		}
+		src.AddMessage("u", f, []byte("Subject: not mine\r\n\r\nbody\r\n"), nil, time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC))
+	}
+	src.SetNamespaces(spaces)
+	dst, ta := inproc(t, "new", nil)
+	dst.SetNamespaces(spaces)
+	repo := newRepo(t)
+	listed := func(ctx context.Context) ([]SourceFolder, error) {
+		c, err := sa.dial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		ns, err := namespace.Discover(c.Client, nil, '/')
+		if err != nil {
+			return nil, err
+		}
+		var out []SourceFolder
+		for _, mb := range src.Mailboxes("u") {
+			out = append(out, SourceFolder{Name: mb.Name, Delim: '/', Kind: ns.Kind(mb.Name)})
+		}
+		return out, nil
+	}
+	r := Migrate(context.Background(), repo, ta.target(), &Options{Source: "old", DryRun: true, SourceFolders: listed},
+		func(ctx context.Context) *backup.Result {
+			return backup.IMAP(ctx, repo, &backup.IMAPAccount{Name: "old", Dial: sa.dial, DryRun: true}, nil)
+		}, nil)
+	if r.Fatal != nil {
+		t.Fatal(r.Fatal)
+	}
+	if len(r.Folders) == 0 {
+		t.Fatal("dry run planned no folders")
+	}
+	for _, f := range r.Folders {
+		if strings.HasPrefix(f.Target, "Other Users") || strings.HasPrefix(f.Target, "Shared Folders") || f.Err != nil {
+			t.Errorf("dry run planned %v -> %s (err %v)", f.Sources, f.Target, f.Err)
+		}
+	}
+}

@@ -303,7 +303,7 @@ func (env *Env) sourceFolders(a *config.Account) func(context.Context) ([]restor
 			if !a.Namespaces.Has(ns.Kind(l.Mailbox)) {
 				continue // not backed up, so not migrated
 			}
-			f := restore.SourceFolder{Name: l.Mailbox, Delim: l.Delim}
+			f := restore.SourceFolder{Name: l.Mailbox, Delim: l.Delim, Kind: ns.Kind(l.Mailbox)}
 			skip := false
 			for _, at := range l.Attrs {
 				switch at {
