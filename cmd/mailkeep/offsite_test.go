@@ -168,6 +168,28 @@ func TestOffsitePushPullCLI(t *testing.T) {
 	e.mk(exitOK, "push")
 	_, stderr = e.mk(exitUsage, "pull")
 	wantOneLine(t, stderr, "--into")
+	good, _ := os.ReadFile(e.cfg)
+	for _, tc := range []struct {
+		name, from, to string
+		code           int
+		args           []string
+		want           string
+	}{
+		{"missing bucket", "bucket: backups", "bucket: no-such-bucket", exitFailed, []string{"push"}, `bucket "no-such-bucket" does not exist`},
+		{"missing bucket, pull", "bucket: backups", "bucket: no-such-bucket", exitFailed, []string{"pull", "--into", filepath.Join(e.dir, "nb")}, `bucket "no-such-bucket" does not exist`},
+		{"missing bucket, verify", "bucket: backups", "bucket: no-such-bucket", exitFailed, []string{"verify", "--offsite"}, `bucket "no-such-bucket" does not exist`},
+		{"nothing there", "prefix: team/shard-0", "prefix: team/empty", exitFailed, []string{"pull", "--into", filepath.Join(e.dir, "ne")}, "holds no off-site copy"},
+		{"no offsite section", "offsite:", "x-offsite:", exitUsage, []string{"push"}, "jobs.nightly.push: needs offsite"},
+		{"no archive", "archive: ", "archive: /nonexistent", exitFailed, []string{"push"}, "not a mailkeep archive"},
+	} {
+		os.WriteFile(e.cfg, bytes.Replace(good, []byte(tc.from), []byte(tc.to), 1), 0o600)
+		_, stderr = e.mk(tc.code, tc.args...)
+		wantOneLine(t, stderr, tc.want)
+	}
+	os.WriteFile(e.cfg, good, 0o600)
+	if out, _ := e.mk(exitOK, "pull", "--into", filepath.Join(e.dir, "ne2"), "--missing-ok"); !strings.Contains(out, "manifest") {
+		t.Fatalf("pull --missing-ok with a copy there: %s", out)
+	}
 
 	// A job with push: true pushes after its backup.
 	e.addMail(3)

@@ -57,16 +57,16 @@ func Push(ctx context.Context, dir string, st Store, opts *PushOptions) (*PushRe
 		pieceSize = DefaultPieceSize
 	}
 	start := time.Now()
-	lock, err := lockPush(ctx, dir)
+	repo, err := archive.Open(ctx, dir, nil)
+	if err != nil {
+		return nil, &Error{Permanent: true, Err: err}
+	}
+	defer repo.Close()
+	lock, err := lockPush(ctx, repo.Dir())
 	if err != nil {
 		return nil, err
 	}
 	defer lock.release()
-	repo, err := archive.Open(ctx, dir, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer repo.Close()
 	encrypt := opts.Keys != nil && len(opts.Keys.Recipients) > 0
 
 	tmp := filepath.Join(dir, ".offsite-tmp")
