@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
@@ -31,5 +33,23 @@ func TestStartPutGetRestart(t *testing.T) {
 	}
 	if files := s.Files(t); len(files) == 0 {
 		t.Fatal("Files() = none, want the stored object")
+	}
+}
+
+func TestBinaryNotFound(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv("GOBIN", "")
+	t.Setenv("GOPATH", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+	if p, err := Binary(); err == nil {
+		t.Fatalf("Binary() = %q with nothing installed, want an error", p)
+	}
+	gobin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(gobin, "versitygw"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GOBIN", gobin)
+	if p, err := Binary(); err != nil || p != filepath.Join(gobin, "versitygw") {
+		t.Fatalf("Binary() = %q, %v; want the one in $GOBIN", p, err)
 	}
 }
