@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"github.com/mailkeep/mailkeep/cmd/mailkeep/internal/ops"
@@ -62,7 +61,7 @@ type ui struct {
 	g       *globals
 	verb    string // "backed up", "verified", ...
 	mu      sync.Mutex
-	bar     *progressbar.ProgressBar
+	bars    *bars // on a terminal: one line per account
 	tty     bool
 	folders map[string]*folderTally
 	total   int64
@@ -77,6 +76,7 @@ func newUI(g *globals, verb string) *ui {
 	u := &ui{g: g, verb: verb, folders: map[string]*folderTally{}}
 	if f, ok := g.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !g.quiet && !g.json {
 		u.tty = true
+		u.bars = &bars{w: g.stderr, now: time.Now}
 	}
 	return u
 }
@@ -98,8 +98,8 @@ func (u *ui) Report(e progress.Event) {
 	switch e.Kind {
 	case progress.FolderStart:
 		u.folders[key] = &folderTally{total: e.Total}
-		if u.tty {
-			u.newBar(termsafe.String(key), e.Total)
+		if u.bars != nil {
+			u.bars.folder(e.Account, e.Total, e.TotalBytes)
 		}
 	case progress.Item:
 		t := u.folders[key]
@@ -109,18 +109,16 @@ func (u *ui) Report(e progress.Event) {
 		}
 		t.items++
 		t.bytes += e.Bytes
-		if u.bar != nil {
-			u.bar.Describe(fmt.Sprintf("%s  %s", termsafe.String(key), humanBytes(t.bytes)))
-			u.bar.Add(1)
+		if u.bars != nil {
+			u.bars.item(e.Account, e.Bytes)
+		}
+	case progress.AccountDone:
+		if u.bars != nil {
+			u.bars.accountDone(e.Account)
 		}
 	case progress.FolderDone:
 		t := u.folders[key]
 		delete(u.folders, key)
-		if u.bar != nil && len(u.folders) == 0 {
-			u.bar.Finish()
-			u.bar.Clear()
-			u.bar = nil
-		}
 		if u.g.quiet {
 			return
 		}
@@ -158,36 +156,19 @@ func (u *ui) Report(e progress.Event) {
 
 func joinWhere(e progress.Event) string { return ops.Where(e.Account, e.Folder, e.UID, e.UIDL) }
 
-func (u *ui) newBar(desc string, total int64) {
-	if u.bar != nil {
-		u.bar.ChangeMax64(u.bar.GetMax64() + total)
-		return
-	}
-	u.bar = progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(u.g.stderr),
-		progressbar.OptionSetDescription(desc),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("msg"),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionClearOnFinish(),
-	)
-}
-
 // line prints one line on standard error, clearing a bar first.
 func (u *ui) line(format string, args ...any) {
 	u.clear(func() { fmt.Fprintf(u.g.stderr, "%s\n", termsafe.String(fmt.Sprintf(format, args...))) })
 }
 
-// clear runs print with the bar out of the way.
+// clear runs print with the bars out of the way.
 func (u *ui) clear(print func()) {
-	if u.bar != nil {
-		u.bar.Clear()
+	if u.bars != nil {
+		u.bars.clear()
 	}
 	print()
-	if u.bar != nil {
-		u.bar.RenderBlank()
+	if u.bars != nil {
+		u.bars.draw(true)
 	}
 }
 
