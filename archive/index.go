@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -227,16 +228,46 @@ func (r *Repo) Folders(ctx context.Context, acct *Account) ([]*Folder, error) {
 
 // query reads through the writer transaction when one is open (so a
 // writer sees its own pending rows), else through the reader pool.
-func (r *Repo) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+func (r *Repo) query(ctx context.Context, q string, args ...any) (*txRows, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.tx != nil {
 		// The writer transaction's connection is shared by every goroutine;
 		// the driver cancels a statement by interrupting the connection, which
 		// could hit another goroutine's statement. Nothing on it is cancelled.
-		return r.tx.QueryContext(context.WithoutCancel(ctx), q, args...)
+		// The lock is held until the rows are closed: another goroutine's
+		// Commit would otherwise end the transaction under them (its rows
+		// then fail with "context canceled" or "sql: Rows are closed", and
+		// that account's folder with them). Callers read the rows through
+		// and close them, calling nothing else of the Repo meanwhile.
+		rows, err := r.tx.QueryContext(context.WithoutCancel(ctx), q, args...)
+		if err != nil {
+			r.mu.Unlock()
+			return nil, err
+		}
+		return &txRows{Rows: rows, unlock: r.mu.Unlock}, nil
 	}
-	return r.rdb.QueryContext(ctx, q, args...)
+	r.mu.Unlock()
+	rows, err := r.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return &txRows{Rows: rows}, nil
+}
+
+// txRows are the rows of query; Close releases the Repo's lock when they
+// were read inside the writer transaction.
+type txRows struct {
+	*sql.Rows
+	once   sync.Once
+	unlock func()
+}
+
+func (t *txRows) Close() error {
+	err := t.Rows.Close()
+	if t.unlock != nil {
+		t.once.Do(t.unlock)
+	}
+	return err
 }
 
 // LookupAccount finds an existing account; os.ErrNotExist-like error if none.
