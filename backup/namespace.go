@@ -53,8 +53,17 @@ func (b *imapBackup) scope(boxes []mailbox) (in, out []mailbox, err error) {
 		return nil, nil, err
 	}
 	if !b.a.DryRun && b.repo != nil {
-		if err := b.repo.SetNamespaces(b.ctx, b.a.Name, b.ns.Encode()); err != nil {
+		// Written only when it changed: an unchanged account's re-run
+		// writes nothing.
+		enc := b.ns.Encode()
+		old, err := b.repo.Namespaces(b.ctx, b.a.Name)
+		if err != nil {
 			return nil, nil, err
+		}
+		if old != enc {
+			if err := b.repo.SetNamespaces(b.ctx, b.a.Name, enc); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	left := map[namespace.Kind]int{}
