@@ -1,10 +1,13 @@
 package offsite
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mailkeep/mailkeep/archive"
 )
 
 func TestPushPullRoundTrip(t *testing.T) {
@@ -84,4 +87,77 @@ func TestPushPullRoundTrip(t *testing.T) {
 	if _, err := Pull(ctx, s.store, src, nil); err == nil || !strings.Contains(err.Error(), "not empty") {
 		t.Fatalf("Pull() into an archive = %v, want 'not empty'", err)
 	}
+}
+
+// TestPushBesideABackup: a push while a writer appends and commits sends
+// a consistent copy: every message its index names is there, intact.
+func TestPushBesideABackup(t *testing.T) {
+	s := startS3(t)
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "src")
+	addMessages(t, src, 0, 50)
+	w, err := archive.Open(ctx, src, &archive.Options{Create: true, PackSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	acct, _ := w.Account(ctx, "work", "imap")
+	f, _ := w.Folder(ctx, acct, "INBOX")
+	stop := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		for i := 50; ; i++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			raw := testMessage(i)
+			h, _, err := w.PutMessage(ctx, raw)
+			if err == nil {
+				err = w.AddMessage(ctx, &archive.Message{Folder: f.ID, UIDValidity: 1, UID: uint32(i + 1), Hash: h, Size: int64(len(raw))})
+			}
+			if err == nil && i%5 == 0 {
+				err = w.Commit(ctx)
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	for range 3 {
+		if _, err := Push(ctx, src, s.store, &PushOptions{PieceSize: 16 << 10}); err != nil {
+			t.Fatalf("Push() beside a writer = %v", err)
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := Pull(ctx, s.store, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := archive.Open(ctx, out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	n := 0
+	for e, err := range r.Messages(ctx, archive.Query{Account: "work"}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := r.ReadMessage(ctx, e.Hash)
+		if err != nil || !bytes.Equal(raw, testMessage(int(e.UID)-1)) {
+			t.Fatalf("pulled message uid %d: %v", e.UID, err)
+		}
+		n++
+	}
+	if res, err := r.Verify(ctx, "", nil); err != nil || !res.OK() || n < 50 {
+		t.Fatalf("pulled copy: %d messages, Verify() = %+v, %v", n, res, err)
+	}
+	t.Logf("pushed beside a writer: the copy holds %d messages", n)
 }
