@@ -30,18 +30,28 @@ func init() {
 
 // proc is mailkeep running as a child process.
 type proc struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	logs bytes.Buffer
-	done chan struct{}
-	code int
+	t       *testing.T
+	cmd     *exec.Cmd
+	mu      sync.Mutex
+	logs    bytes.Buffer
+	written chan struct{} // closed (and replaced) on every write to logs
+	done    chan struct{}
+	code    int
 }
 
 func (p *proc) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	close(p.written)
+	p.written = make(chan struct{})
 	return p.logs.Write(b)
+}
+
+// logsAndNext returns the logs and a channel closed at the next write.
+func (p *proc) logsAndNext() (string, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String(), p.written
 }
 
 func (p *proc) Logs() string {
@@ -52,7 +62,7 @@ func (p *proc) Logs() string {
 
 func startProc(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, done: make(chan struct{})}
+	p := &proc{t: t, done: make(chan struct{}), written: make(chan struct{})}
 	p.cmd = exec.Command(os.Args[0], args...)
 	p.cmd.Env = append(os.Environ(), "MAILKEEP_TEST_AS_CLI=1")
 	p.cmd.Stdout, p.cmd.Stderr = p, p
@@ -79,25 +89,32 @@ func startProc(t *testing.T, args ...string) *proc {
 }
 
 // waitLog waits (in real time, bounded) for a log line holding all parts
-// and returns it.
+// and returns it; it wakes on every write to the logs.
 func (p *proc) waitLog(timeout time.Duration, parts ...string) string {
 	p.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if l := lineWith(p.Logs(), parts...); l != "" {
+	return p.waitLogs(timeout, func(logs string) string { return lineWith(logs, parts...) }, fmt.Sprint(parts))
+}
+
+// waitLogs waits until found returns a non-empty string for the logs.
+func (p *proc) waitLogs(timeout time.Duration, found func(logs string) string, what string) string {
+	p.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		logs, next := p.logsAndNext()
+		if l := found(logs); l != "" {
 			return l
 		}
 		select {
+		case <-next:
 		case <-p.done:
-			if l := lineWith(p.Logs(), parts...); l != "" {
+			if l := found(p.Logs()); l != "" {
 				return l
 			}
-			p.t.Fatalf("pid %d exited (%d) without logging %q", p.cmd.Process.Pid, p.code, parts)
-		case <-time.After(20 * time.Millisecond):
+			p.t.Fatalf("pid %d exited (%d) without logging %s", p.cmd.Process.Pid, p.code, what)
+		case <-deadline:
+			p.t.Fatalf("pid %d did not log %s within %v", p.cmd.Process.Pid, what, timeout)
 		}
 	}
-	p.t.Fatalf("pid %d did not log %q within %v", p.cmd.Process.Pid, parts, timeout)
-	return ""
 }
 
 // stop sends sig and returns the exit code and how long the exit took.
@@ -166,12 +183,10 @@ jobs:
 
 func (b *bigMailbox) waitStalled(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for b.proxy.Stats().Stalled == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the backup never reached the stall")
-		}
-		time.Sleep(20 * time.Millisecond)
+	select {
+	case <-b.proxy.Stalled():
+	case <-time.After(60 * time.Second):
+		t.Fatal("the backup never reached the stall")
 	}
 }
 
@@ -295,13 +310,12 @@ func TestDaemonSIGHUP(t *testing.T) {
 	d.cmd.Process.Signal(syscall.SIGHUP)
 	d.waitLog(10*time.Second, "level=ERROR", "config reload failed; keeping the previous config", "jobs.often.schedule")
 	n := strings.Count(d.Logs(), "job=often status=ok")
-	deadline := time.Now().Add(20 * time.Second)
-	for strings.Count(d.Logs(), "job=often status=ok") <= n+1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the job stopped running after a broken config")
+	d.waitLogs(20*time.Second, func(logs string) string {
+		if strings.Count(logs, "job=often status=ok") > n+1 {
+			return "ran"
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return ""
+	}, "two more runs of the job after a broken config")
 
 	// A good config with another job: picked up.
 	os.WriteFile(e.config, []byte(strings.Replace(string(good), "often:", "renamed:", 1)), 0o600)

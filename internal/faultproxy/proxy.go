@@ -86,6 +86,9 @@ type Proxy struct {
 	conns   map[*conn]struct{}
 	release chan struct{} // closed to let stalled connections go on
 	stats   Stats
+
+	stalledOnce sync.Once
+	stalledCh   chan struct{} // closed when a connection first stalls
 }
 
 // armed is a fault set by Set; a new one for every Set.
@@ -109,11 +112,17 @@ func New(target string) (*Proxy, error) {
 		ln:      ln,
 		conns:   make(map[*conn]struct{}),
 		release: make(chan struct{}),
+
+		stalledCh: make(chan struct{}),
 	}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
 }
+
+// Stalled is closed when a connection first stalls: tests wait on it
+// instead of polling Stats.
+func (p *Proxy) Stalled() <-chan struct{} { return p.stalledCh }
 
 // Addr is the proxy's address, for clients to dial instead of the target.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
@@ -443,6 +452,7 @@ func (c *conn) stall() bool {
 	c.stalled = true
 	release := c.p.release
 	c.p.mu.Unlock()
+	c.p.stalledOnce.Do(func() { close(c.p.stalledCh) })
 	defer func() {
 		c.p.mu.Lock()
 		c.stalled = false
