@@ -26,6 +26,9 @@ func (g *globals) xferConfig() *config.Config {
 	}
 	cfg, err := g.loadConfig()
 	if err != nil {
+		// The command goes on without it (it may not need keys), but
+		// says why encrypted data will not be readable.
+		g.warningf("config not used (no encryption keys from it): %v", err)
 		return nil
 	}
 	return cfg
