@@ -167,13 +167,14 @@ func (e *engine) deepMatch(tf *tfolder, places []*place, how string) ([]*place, 
 		cands  []*foreignMsg
 		hashes []archive.Hash // exact forms
 		masked []archive.Hash // masked forms
+		sent   archive.Hash   // what mailkeep sends (--repair-line-endings: CRLF)
 	}
 	var ws []want
 	var left []*place
 	toHash := map[uint32]*foreignMsg{}
 	for _, p := range places {
 		pool := tf.foreign.pool(p)
-		w := want{p: p, hashes: []archive.Hash{p.hash}}
+		w := want{p: p, hashes: []archive.Hash{p.hash}, sent: p.hash}
 		sizes := map[int64]bool{p.size: true}
 		if len(pool) > 0 && p.size <= 64<<20 {
 			raw, err := e.repo.ReadMessage(e.ctx, p.hash)
@@ -181,6 +182,9 @@ func (e *engine) deepMatch(tf *tfolder, places []*place, how string) ([]*place, 
 				return nil, archiveErr(err)
 			}
 			w.masked = append(w.masked, archive.HashBytes(masked(raw)))
+			if e.o.RepairLineEndings {
+				w.sent = archive.HashBytes(repairedForm(raw))
+			}
 			for _, v := range servedForms(raw) {
 				w.hashes = append(w.hashes, archive.HashBytes(v))
 				w.masked = append(w.masked, archive.HashBytes(masked(v)))
@@ -217,7 +221,7 @@ func (e *engine) deepMatch(tf *tfolder, places []*place, how string) ([]*place, 
 			second = append(second, w)
 			continue
 		}
-		if err := e.claim(tf, hit, w.p, how, hit.hash != w.p.hash); err != nil {
+		if err := e.claim(tf, hit, w.p, how, hit.hash != w.p.hash && hit.hash != w.sent); err != nil {
 			return nil, err
 		}
 	}

@@ -160,6 +160,12 @@ func (s *riskScanner) Read(p []byte) (int, error) {
 
 func (s *riskScanner) Close() error { return s.rc.Close() }
 
+// repairedForm is what --repair-line-endings sends of raw.
+func repairedForm(raw []byte) []byte {
+	out, _ := crlf(raw)
+	return out
+}
+
 // risky reports whether raw is of a kind targets alter.
 func risky(raw []byte) bool {
 	var r bool
@@ -213,6 +219,17 @@ func (e *engine) checkAltered(tf *tfolder) error {
 		if !m.hashed || m.hash == p.hash {
 			continue
 		}
+		if e.o.RepairLineEndings {
+			// What was sent is the repaired form: that is no change of
+			// the target's (the result lists it as repaired).
+			raw, err := e.repo.ReadMessage(e.ctx, p.hash)
+			if err != nil {
+				return archiveErr(err)
+			}
+			if archive.HashBytes(repairedForm(raw)) == m.hash {
+				continue
+			}
+		}
 		e.noteAltered(tf, p, m)
 	}
 	return nil
@@ -222,6 +239,9 @@ func (e *engine) checkAltered(tf *tfolder) error {
 func (e *engine) noteAltered(tf *tfolder, p *place, m *foreignMsg) {
 	why := fmt.Sprintf("altered by the target: it stores other bytes (sha256 %s)", m.hash.String()[:16])
 	if raw, err := e.repo.ReadMessage(e.ctx, p.hash); err == nil {
+		if e.o.RepairLineEndings {
+			raw = repairedForm(raw) // what was sent
+		}
 		switch {
 		case archive.HashBytes(masked(raw)) == m.hash:
 			n := 0

@@ -167,3 +167,34 @@ func mungedTargetCheck(t *testing.T, dst, src *imapsrv.Server) {
 		t.Errorf("target has %d distinct messages, source %d", len(got), len(want))
 	}
 }
+
+// TestAlteredNotOurRepair: --repair-line-endings changes are listed as
+// repaired, not as altered by the target; a message both repaired and
+// munged is altered (its 8-bit header bytes), once.
+func TestAlteredNotOurRepair(t *testing.T) {
+	src, sa := inproc(t, "old", nil)
+	src.AddMessage("u", "INBOX", []byte("Subject: lf only\n\nbody\n"), nil, time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))
+	src.AddMessage("u", "INBOX", []byte("Subject: lf and \xe9\n\nbody\n"), nil, time.Date(2020, 1, 1, 0, 0, 1, 0, time.UTC))
+	dst, ta := inproc(t, "new", nil)
+	dst.SetMunge8Bit(true)
+	repo := newRepo(t)
+	if r := sa.backupFn(repo, nil)(context.Background()); !r.OK() {
+		t.Fatal(r.Err())
+	}
+	r := Restore(context.Background(), repo, ta.target(), &Options{Source: "old", RepairLineEndings: true}, nil)
+	checkResult(t, r, 2, 0)
+	f := r.Folders[0]
+	if len(f.Repaired) != 2 || len(f.Altered) != 1 || !strings.Contains(f.Altered[0].Reason, `1 raw 8-bit header bytes stored as "X"`) {
+		t.Errorf("repaired %v, altered %v; want 2 repaired, 1 altered (its 8-bit byte)", f.Repaired, f.Altered)
+	}
+	// A lost ledger: both are adopted, the repaired one not called altered.
+	repo2 := newRepo(t)
+	if r := sa.backupFn(repo2, nil)(context.Background()); !r.OK() {
+		t.Fatal(r.Err())
+	}
+	r = Restore(context.Background(), repo2, ta.target(), &Options{Source: "old", RepairLineEndings: true}, nil)
+	checkResult(t, r, 0, 2)
+	if n := r.AlteredTotal(); n != 1 {
+		t.Errorf("adoption: altered %d, want 1", n)
+	}
+}
