@@ -78,3 +78,27 @@ func TestFingerprintPin(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxMessageSize(t *testing.T) {
+	c, _ := mustParse(t, `archive: /a
+accounts:
+  dflt: {imap: {host: a.example}, username: u, password_env: P}
+  big: {imap: {host: a.example}, username: u, password_env: P, max_message_size: 1GiB}
+  pinned: {imap: {host: a.example, tls_fingerprint: "SHA256:AB:`+strings.Repeat("ab", 31)+`"}, username: u, password_env: P}
+`, "config.yaml")
+	if got := c.Accounts["dflt"].MaxMessageSize; got != DefaultMaxMessageSize {
+		t.Errorf("default max_message_size = %d, want %d", got, DefaultMaxMessageSize)
+	}
+	if got := c.Accounts["big"].MaxMessageSize; got != 1<<30 {
+		t.Errorf("max_message_size 1GiB = %d", got)
+	}
+	if got := c.Accounts["pinned"].IMAP.Fingerprint; got != "sha256:"+strings.Repeat("ab", 32) {
+		t.Errorf("tls_fingerprint = %q, want it normalised", got)
+	}
+	for _, bad := range []string{"max_message_size: 100KB", "max_message_size: -1"} {
+		_, _, err := Parse([]byte("archive: /a\naccounts:\n  x: {imap: {host: a.example}, username: u, password_env: P, "+bad+"}\n"), "c.yaml")
+		if err == nil || !strings.Contains(err.Error(), "accounts.x.max_message_size") {
+			t.Errorf("%s: error %v, want one naming accounts.x.max_message_size", bad, err)
+		}
+	}
+}
