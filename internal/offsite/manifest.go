@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -122,18 +123,46 @@ func Latest(ctx context.Context, st Store) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: read %s: %w", st, manifestKey(seqs[0]), err)
 	}
-	var m Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
+	m, err := parseManifest(data, seqs[0])
+	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", st, manifestKey(seqs[0]), err)
 	}
-	if m.Seq != seqs[0] {
-		return nil, fmt.Errorf("%s: %s says it is manifest %d", st, manifestKey(seqs[0]), m.Seq)
+	return m, nil
+}
+
+// parseManifest reads manifest seq, as downloaded: outside data.
+func parseManifest(data []byte, seq int64) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	if m.Seq != seq {
+		return nil, fmt.Errorf("it says it is manifest %d", m.Seq)
 	}
 	if err := m.check(); err != nil {
-		return nil, fmt.Errorf("%s: %w", st, err)
+		return nil, err
+	}
+	for _, o := range m.Objects() {
+		if !validKey(o.Key) || o.Length < 0 || o.Offset < 0 {
+			return nil, fmt.Errorf("manifest %d names a bad object %q (offset %d, length %d)", m.Seq, o.Key, o.Offset, o.Length)
+		}
+	}
+	for _, p := range m.Packs {
+		if !packName.MatchString(p.Name) {
+			return nil, fmt.Errorf("manifest %d names a bad pack %q", m.Seq, p.Name)
+		}
 	}
 	return &m, nil
 }
+
+// A key is data/ or index/ and a SHA-256: nothing that could name a path
+// outside the prefix, or a pack file outside data/ when pulled.
+var (
+	keyRE    = regexp.MustCompile(`^(data|index)/[0-9a-f]{64}$`)
+	packName = regexp.MustCompile(`^[0-9]{8}\.pack$`)
+)
+
+func validKey(k string) bool { return keyRE.MatchString(k) }
 
 func putManifest(ctx context.Context, st Store, m *Manifest) (int64, error) {
 	data, err := json.MarshalIndent(m, "", " ")
