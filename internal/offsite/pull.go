@@ -71,6 +71,9 @@ func Pull(ctx context.Context, st Store, dir string, opts *PullOptions) (*PullRe
 	if err := fetchIndex(ctx, st, m, idx, opts.Keys, res); err != nil {
 		return nil, err
 	}
+	if err := samePacks(ctx, idx, m); err != nil {
+		return nil, fmt.Errorf("%s: %w", st, err)
+	}
 	if !opts.IndexOnly {
 		if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
 			return nil, err
@@ -92,6 +95,25 @@ func Pull(ctx context.Context, st Store, dir string, opts *PullOptions) (*PullRe
 	}
 	os.RemoveAll(tmp)
 	return res, nil
+}
+
+// samePacks checks that the index names exactly the packs the manifest
+// holds, with the same sizes: a copy is complete only then.
+func samePacks(ctx context.Context, idx string, m *Manifest) error {
+	ip, err := archive.IndexPacks(ctx, idx)
+	if err != nil {
+		return err
+	}
+	if len(ip) != len(m.Packs) {
+		return fmt.Errorf("manifest %d holds %d packs, its index names %d", m.Seq, len(m.Packs), len(ip))
+	}
+	for i, p := range ip {
+		q := m.Packs[i]
+		if p.ID != q.ID || p.Name != q.Name || p.Size != q.Size {
+			return fmt.Errorf("manifest %d: pack %s of %d bytes, its index says %s of %d", m.Seq, q.Name, q.Size, p.Name, p.Size)
+		}
+	}
+	return nil
 }
 
 // emptyDir accepts a missing or empty directory, or the remains of an
