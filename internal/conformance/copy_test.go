@@ -24,7 +24,10 @@ func checkCopy(t *testing.T, r *restore.Result, src State, want Expected, dst *A
 	if r.Fatal != nil || len(r.Errors) > 0 || (r.Backup != nil && !r.Backup.OK()) {
 		t.Fatalf("run failed: %v", r.Err())
 	}
-	in, on, _, _, _, skipped, _ := r.Totals()
+	in, on, _, adopted, _, skipped, _ := r.Totals()
+	if adopted != 0 {
+		t.Errorf("adopted %d messages, want none (the ledger knows what it copied; the rest was not there)", adopted)
+	}
 	refused := int64(want.RefusedCount(src))
 	if skipped != refused || in != on+skipped {
 		t.Errorf("in source %d, on target %d, skipped %d; want %d skipped (refused by %s one by one)", in, on, skipped, refused, dst.Server)
