@@ -89,7 +89,7 @@ func Restore(ctx context.Context, env *Env, o RestoreOptions) *Outcome {
 	if !o.DryRun {
 		env.recordXfer(ctx, repo, res, o.To, "restore", 0)
 	}
-	return xferOutcome(ctx, out, res)
+	return xferOutcome(ctx, out, res, env.Config.Accounts[o.To])
 }
 
 // Migrate copies a live account into an IMAP account, with the archive
@@ -130,12 +130,12 @@ func Migrate(ctx context.Context, env *Env, o MigrateOptions) *Outcome {
 		}
 		env.recordXfer(ctx, repo, res, from.Name, "migrate", read)
 	}
-	return xferOutcome(ctx, out, res)
+	return xferOutcome(ctx, out, res, env.Config.Accounts[o.To])
 }
 
 // xferOutcome is the outcome of a restore or migrate: exit 0 only when
 // every source message is on the target.
-func xferOutcome(ctx context.Context, out *Outcome, res *restore.Result) *Outcome {
+func xferOutcome(ctx context.Context, out *Outcome, res *restore.Result, target *config.Account) *Outcome {
 	out.Xfer = res
 	in, on, copied, adopted, flags, skipped, bytes := res.Totals()
 	a := &Account{Name: res.Source, Target: res.Target, Bytes: bytes, Started: res.Started, Done: res.Finished,
@@ -169,8 +169,13 @@ func xferOutcome(ctx context.Context, out *Outcome, res *restore.Result) *Outcom
 	case res.Fatal != nil:
 		a.State = Failed
 		out.Err = res.Fatal
-		if strings.Contains(res.Fatal.Error(), "authentication failed") {
-			out.Hint = "check the account's username and password source in the configuration ('mailkeep check ACCOUNT')"
+		if h := HintFor(res.Fatal); h != "" {
+			out.Hint = h
+		} else if strings.Contains(res.Fatal.Error(), "authentication failed") && target != nil {
+			// The APPEND connections log in to the target; which secret
+			// they used, never the secret itself.
+			out.Err = fmt.Errorf("%w (user %s, secret from %s)", res.Fatal, target.Username, secretSource(target))
+			out.Hint = loginFailed(target, res.Fatal).(*Error).Hint
 		}
 	case res.Backup != nil && res.Backup.Fatal != nil:
 		a.State = Failed
