@@ -15,3 +15,14 @@ func (r *Repo) ArchiveID(ctx context.Context) (string, error) {
 	}
 	return created, nil
 }
+
+// CommitSeq is the number of the index's last commit (meta commit_seq):
+// it changes whenever a writer commits, so a reader that saw it before
+// knows whether anything can have changed since.
+func (r *Repo) CommitSeq(ctx context.Context) (int64, error) {
+	var v int64
+	if err := r.rdb.QueryRowContext(ctx, `SELECT CAST(value AS INTEGER) FROM meta WHERE key='commit_seq'`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("index: %w", err)
+	}
+	return v, nil
+}

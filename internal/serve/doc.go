@@ -18,6 +18,9 @@
 // It is go-imap v2's imapserver with a backend of its own. Traps of
 // imapserver met on the way (see the README's "Finding and browsing"):
 // SELECT always answers [READ-WRITE] (the backend cannot say a mailbox is
-// read-only; we rewrite the tagged OK to [READ-ONLY]), and LOGIN without
-// TLS is refused unless InsecureAuth is set (we set it on loopback only).
+// read-only; we rewrite the tagged OK to [READ-ONLY]); it tells TLS by a
+// type assertion on its net.Conn, which any wrapper defeats (so TLS is
+// implicit on every connection, and LOGIN is allowed on what the listener
+// gives); and it calls Poll after every successful command (a folder is
+// read again only when the archive's commit number changed).
 package serve

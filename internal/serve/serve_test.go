@@ -412,3 +412,61 @@ func TestServeSelectSaysReadOnly(t *testing.T) {
 		t.Errorf("SELECT answer:\n%s", got)
 	}
 }
+
+// TestServePollSeesBackup: a backup that commits while a client has the
+// folder selected shows up at the client's next NOOP as new messages.
+func TestServePollSeesBackup(t *testing.T) {
+	fx := newFixture(t)
+	addr := start(t, fx.repo, "")
+	exists := make(chan uint32, 10)
+	c, err := imapclient.DialInsecure(addr, &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				exists <- *d.NumMessages
+			}
+		},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login("me", "pw").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("alice/INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Noop().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-exists:
+		t.Fatalf("EXISTS %d before anything changed", n)
+	default:
+	}
+	ctx := context.Background()
+	w, err := archive.Open(ctx, fx.dir, &archive.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, _ := w.Account(ctx, "alice", "imap")
+	f, _ := w.Folder(ctx, acct, "INBOX")
+	raw := []byte("Subject: arrived\r\n\r\nwhile you looked\r\n")
+	h, _, _ := w.PutMessage(ctx, raw)
+	w.AddMessage(ctx, &archive.Message{Folder: f.ID, UIDValidity: 7, UID: 50, Hash: h, Size: int64(len(raw))})
+	if err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if err := c.Noop().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-exists:
+		if n != uint32(len(odd)+1) {
+			t.Errorf("EXISTS %d, want %d", n, len(odd)+1)
+		}
+	default:
+		t.Error("no EXISTS after a backup added a message")
+	}
+}

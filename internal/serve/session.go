@@ -27,6 +27,7 @@ type selected struct {
 	mb   *mailbox
 	uidv uint32
 	msgs []*msg
+	seq  int64 // the archive's commit number when msgs was read
 }
 
 type msg struct {
@@ -135,11 +136,12 @@ func (s *session) Select(name string, _ *imap.SelectOptions) (*imap.SelectData, 
 	if mb.folder == nil && mb.name != "INBOX" {
 		return nil, no(imap.ResponseCodeCannot, "Not a folder: it only holds others")
 	}
+	seq, _ := s.srv.opts.Repo.CommitSeq(s.ctx())
 	msgs, err := s.load(mb)
 	if err != nil {
 		return nil, err
 	}
-	s.sel = &selected{mb: mb, uidv: s.srv.uidValidity(mb), msgs: msgs}
+	s.sel = &selected{mb: mb, uidv: s.srv.uidValidity(mb), msgs: msgs, seq: seq}
 	next := uint32(1)
 	if len(msgs) > 0 {
 		next = msgs[len(msgs)-1].uid + 1
@@ -207,6 +209,12 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if s.sel == nil {
 		return nil
 	}
+	// imapserver polls after every command: the folder is read again
+	// only when a writer has committed since.
+	seq, err := s.srv.opts.Repo.CommitSeq(s.ctx())
+	if err != nil || seq == s.sel.seq {
+		return nil
+	}
 	now, err := s.load(s.sel.mb)
 	if err != nil {
 		return nil // keep the view; the next command tries again
@@ -223,7 +231,7 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 		}
 	}
 	if gone && !allowExpunge {
-		return nil
+		return nil // told later, where EXPUNGE is allowed (seq stays)
 	}
 	kept := old[:0:0]
 	for i := len(old) - 1; i >= 0; i-- {
@@ -256,6 +264,7 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 		}
 	}
 	s.sel.msgs = kept
+	s.sel.seq = seq
 	if added || gone {
 		return w.WriteNumMessages(uint32(len(kept)))
 	}
