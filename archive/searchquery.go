@@ -231,7 +231,7 @@ func (q *SearchQuery) where() (string, []any, bool, error) {
 func (q *SearchQuery) whereFTS() (string, []any, string, bool, error) {
 	var conds []string
 	var args []any
-	var fts []string
+	var fts, negs []string
 	if !q.IncludeDeleted {
 		conds = append(conds, KeptSQL("m"))
 	}
@@ -262,8 +262,7 @@ func (q *SearchQuery) whereFTS() (string, []any, string, bool, error) {
 				fts = append(fts, ftsExpr(t))
 				continue
 			}
-			conds = append(conds, `d.id NOT IN (SELECT rowid FROM search.search_fts WHERE search_fts MATCH ?)`)
-			args = append(args, ftsExpr(t))
+			negs = append(negs, ftsExpr(t))
 		case "folder":
 			conds = append(conds, not(`f.name LIKE ? ESCAPE '\'`, t.Neg))
 			args = append(args, likePattern(t.Value))
@@ -302,7 +301,17 @@ func (q *SearchQuery) whereFTS() (string, []any, string, bool, error) {
 			args = append(args, id)
 		}
 	}
+	// Negated text terms: with a positive one, FTS5's NOT ("a NOT b");
+	// alone, every message without them (a scan).
 	expr := strings.Join(fts, " AND ")
+	for _, n := range negs {
+		if expr != "" {
+			expr = "(" + expr + ") NOT " + n
+			continue
+		}
+		conds = append(conds, `d.id NOT IN (SELECT rowid FROM search.search_fts WHERE search_fts MATCH ?)`)
+		args = append(args, n)
+	}
 	if len(fts) > 0 {
 		conds = append(conds, `d.id IN (SELECT rowid FROM search.search_fts WHERE search_fts MATCH ?)`)
 		args = append(args, expr)
@@ -336,6 +345,8 @@ func (r *Repo) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) {
 	order := `d.id`
 	if expr != "" {
 		where = strings.Replace(where, `d.id IN (SELECT rowid FROM search.search_fts WHERE search_fts MATCH ?)`, `s.search_fts MATCH ?`, 1)
+		// Date bounds on the FTS rowid itself, which FTS5 seeks to.
+		where = strings.NewReplacer(`d.id<?`, `s.rowid<?`, `d.id>=?`, `s.rowid>=?`).Replace(where)
 		from = `FROM search.search_fts s CROSS JOIN search.search_docs d ON d.id=s.rowid`
 		order = `s.rowid`
 	}
