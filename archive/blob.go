@@ -200,8 +200,8 @@ func (r *Repo) putFrame(ctx context.Context, h Hash, size int64, hi HeaderInfo, 
 	if err == nil {
 		_, err = st.ExecContext(ctx, h[:], p.id, off, length, size, now.Unix(), hi.MessageID, hi.Subject, hi.From, hi.Date)
 	}
-	if err == nil && doc != nil {
-		err = r.indexDocLocked(ctx, h, doc, now)
+	if err == nil && doc != nil && r.indexer != nil {
+		r.indexer.add(h, doc, now) // searchindexer.go: beside the writer, flushed by Commit
 	}
 	if err != nil {
 		return false, r.abortLocked(fmt.Errorf("index: %w", err))

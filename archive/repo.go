@@ -84,6 +84,7 @@ type Repo struct {
 	clock    func() time.Time // Options.Now
 	pending  map[Hash]Blob    // blobs added in the open transaction
 	dirty    bool
+	indexer  *searchIndexer // writes search.db; nil when read-only (searchindexer.go)
 	closed   bool
 	failed   error                // a write failed; the transaction was rolled back for everyone
 	prepared map[string]*sql.Stmt // on the writer connection, for the Repo's life
@@ -231,7 +232,9 @@ func (r *Repo) openDB(ctx context.Context) error {
 		} else {
 			return fmt.Errorf("index %s: %w", path, err)
 		}
-		wdb, err := openIndexDB(sqliteDSN(path, dbWriter), r.dir, dbWriter, true) // searchdb.go: search.db attached
+		// search.db is written by its own connection (searchindexer.go):
+		// a transaction of this one never locks it.
+		wdb, err := sql.Open("sqlite", sqliteDSN(path, dbWriter))
 		if err != nil {
 			return err
 		}
@@ -245,6 +248,9 @@ func (r *Repo) openDB(ctx context.Context) error {
 		}
 		if err := r.prepare(ctx); err != nil {
 			return fmt.Errorf("index %s: %w", path, err)
+		}
+		if r.indexer, err = startIndexer(ctx, r.dir); err != nil { // before the readers attach search.db
+			return err
 		}
 		r.fixModes()
 	}
@@ -342,8 +348,14 @@ func (e *WriteError) Is(target error) bool {
 // bytes are synced, then the index transaction commits.
 func (r *Repo) Commit(ctx context.Context) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.commitLocked(ctx)
+	err := r.commitLocked(ctx)
+	r.mu.Unlock()
+	if err == nil && r.indexer != nil {
+		// The search index has what was committed, or (when it failed)
+		// the next search adds it; its failure is not the archive's.
+		r.indexer.flush()
+	}
+	return err
 }
 
 func (r *Repo) commitLocked(ctx context.Context) error {
@@ -473,6 +485,9 @@ func (r *Repo) Close() error {
 		r.pack = nil
 	}
 	r.mu.Unlock()
+	if r.indexer != nil {
+		r.indexer.close()
+	}
 	r.packsMu.Lock()
 	for id, f := range r.readers {
 		f.Close()

@@ -109,7 +109,7 @@ CREATE TABLE IF NOT EXISTS ledger (
 );
 CREATE INDEX IF NOT EXISTS ledger_target ON ledger(target, folder, uidvalidity);
 CREATE INDEX IF NOT EXISTS ledger_source ON ledger(target, source);
-` + searchSchemaSQL
+`
 
 // searchSchemaSQL is the search index (search.go), in search.db
 // (searchdb.go): one search_docs row per stored message, and its text in a
@@ -135,9 +135,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS search.search_fts USING fts5(hfrom, hto, hcc,
 // that version 1 readers can ignore go here, after schemaSQL; anything
 // that changes the meaning of a table raises FormatVersion instead.
 func migrateSchema(ctx context.Context, db *sql.DB) error {
-	if err := checkSearchVersion(ctx, db); err != nil { // search.go: derived data, rebuilt
-		return err
-	}
 	if _, err := db.ExecContext(ctx, schemaSQL); err != nil {
 		return err
 	}

@@ -30,45 +30,14 @@ const (
 	sqlInsertDoc = `INSERT INTO search.search_docs(id, hash, date, attachments)
 		SELECT coalesce(max(id)+1, ?1), ?2, ?3, ?4 FROM search.search_docs WHERE id BETWEEN ?1 AND ?1+1048575
 		ON CONFLICT(hash) DO NOTHING`
-	sqlInsertFTS = `INSERT INTO search.search_fts(rowid, hfrom, hto, hcc, subject, body) VALUES(?,?,?,?,?,?)`
+	sqlInsertFTS = `INSERT INTO search.search_fts(rowid, hfrom, hto, hcc, subject, body)
+		SELECT id, hfrom, hto, hcc, subject, body FROM main.stage ORDER BY id`
 )
 
 // searchDoc extracts what the index holds of raw.
 func searchDoc(raw []byte) *mailtext.Doc {
 	d := mailtext.Extract(raw)
 	return &d
-}
-
-// indexDocLocked adds h's text to the index in the open transaction.
-// r.mu must be held. stored dates a message that has no Date header.
-func (r *Repo) indexDocLocked(ctx context.Context, h Hash, d *mailtext.Doc, stored time.Time) error {
-	date := stored
-	if d.HasDate {
-		date = d.Date
-	}
-	st, err := r.txStmt(ctx, sqlInsertDoc)
-	if err != nil {
-		return err
-	}
-	res, err := st.ExecContext(ctx, docKey(date), h[:], date.Unix(), d.Attachments)
-	if err != nil {
-		return fmt.Errorf("search index: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return err
-	}
-	fts, err := r.txStmt(ctx, sqlInsertFTS)
-	if err != nil {
-		return err
-	}
-	if _, err := fts.ExecContext(ctx, id, d.From, d.To, d.Cc, d.Subject, d.Body); err != nil {
-		return fmt.Errorf("search index: %w", err)
-	}
-	return nil
 }
 
 // docKey is the smallest search_docs id of a message dated t: seconds
@@ -122,8 +91,12 @@ func (r *Repo) SearchUnindexed(ctx context.Context) (int64, error) {
 // rep (may be nil) gets a FolderStart with the total, an Item per
 // message and a FolderDone, for account "search" and folder "index".
 func (r *Repo) BuildSearchIndex(ctx context.Context, rep progress.Reporter) error {
-	if r.readOnly {
+	if r.readOnly || r.indexer == nil {
 		return errors.New("search index: archive opened read-only")
+	}
+	// What the writer queued is in first (the count below sees it).
+	if err := r.indexer.flush(); err != nil {
+		return err
 	}
 	total, err := r.SearchUnindexed(ctx)
 	if err != nil || total == 0 {
@@ -179,20 +152,22 @@ func (r *Repo) BuildSearchIndex(ctx context.Context, rep progress.Reporter) erro
 		}
 		close(next)
 		wg.Wait()
+		tx, err := r.indexer.db.BeginTx(context.WithoutCancel(ctx), nil)
+		if err != nil {
+			return fmt.Errorf("search index: %w", err)
+		}
 		for _, j := range batch {
 			if j.err != nil {
 				// A damaged message is verify's to report; the index goes on
 				// without it (it is tried again next time).
 				continue
 			}
-			err := r.withTx(ctx, func(*sql.Tx) error {
-				return r.indexDocLocked(context.WithoutCancel(ctx), j.b.Hash, j.doc, time.Unix(j.stored, 0))
-			})
-			if err != nil {
+			if err := insertDoc(tx, j.b.Hash, j.doc, time.Unix(j.stored, 0)); err != nil {
+				tx.Rollback()
 				return err
 			}
 		}
-		if err := r.Commit(ctx); err != nil {
+		if err := commitDocs(tx); err != nil {
 			return err
 		}
 		for _, j := range batch {

@@ -160,9 +160,7 @@ func TestBuildSearchIndex(t *testing.T) {
 	ctx := context.Background()
 	// Forget the index, as in an archive that predates it.
 	for _, q := range []string{`DELETE FROM search.search_docs`, `INSERT INTO search.search_fts(search_fts) VALUES('delete-all')`} {
-		fx.repo.mu.Lock()
-		_, err := fx.repo.wdb.Exec(q)
-		fx.repo.mu.Unlock()
+		_, err := fx.repo.indexer.db.Exec(q)
 		if err != nil {
 			t.Fatal(err)
 		}

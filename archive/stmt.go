@@ -29,7 +29,7 @@ const (
 // writer pool has one connection: preparing later would wait for it).
 func (r *Repo) prepare(ctx context.Context) error {
 	r.prepared = map[string]*sql.Stmt{}
-	for _, q := range []string{sqlHasBlob, sqlInsertBlob, sqlUpsertMessage, sqlInsertDoc, sqlInsertFTS} {
+	for _, q := range []string{sqlHasBlob, sqlInsertBlob, sqlUpsertMessage} {
 		p, err := r.wdb.PrepareContext(ctx, q)
 		if err != nil {
 			return err
