@@ -208,12 +208,27 @@ func (e *engine) checkAltered(tf *tfolder) error {
 	}
 	// SELECT again: a connection may not see what others appended until
 	// the folder is re-read.
-	if _, _, err := e.selectFolder(tf); err != nil {
+	c, _, err := e.selectFolder(tf)
+	if err != nil {
 		return err
 	}
-	if err := e.hashForeign(tf, ms); err != nil {
-		return err
+	uids := make([]uint32, 0, len(ms))
+	for u := range ms {
+		uids = append(uids, u)
 	}
+	slices.Sort(uids)
+	for len(uids) > 0 {
+		n := min(len(uids), 200)
+		var set imap.UIDSet
+		for _, u := range uids[:n] {
+			set.AddNum(imap.UID(u))
+		}
+		uids = uids[n:]
+		if err := fetchHashes(c.Client, set, ms); err != nil {
+			return fmt.Errorf("read back from %s: %w", tf.name, err)
+		}
+	}
+	e.info(tf.name, fmt.Sprintf("read back %d messages of kinds targets alter (8-bit headers, NUL, bare LF)", len(ms)))
 	for uid, m := range ms {
 		p := byUID[uid]
 		if !m.hashed || m.hash == p.hash {
