@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -40,7 +41,8 @@ type Server struct {
 	done chan struct{}
 }
 
-// Binary finds versitygw: $PATH, then $GOBIN, then $GOPATH/bin and ~/go/bin.
+// Binary finds versitygw: $PATH, then $GOBIN, $GOPATH/bin, ~/go/bin, and
+// go env's GOBIN and GOPATH/bin.
 func Binary() (string, error) {
 	if p, err := exec.LookPath("versitygw"); err == nil {
 		return p, nil
@@ -54,6 +56,18 @@ func Binary() (string, error) {
 	}
 	if home, err := os.UserHomeDir(); err == nil {
 		dirs = append(dirs, filepath.Join(home, "go", "bin"))
+	}
+	// Where 'go install' put it when GOBIN or GOPATH come from 'go env -w'.
+	if out, err := exec.Command("go", "env", "GOBIN", "GOPATH").Output(); err == nil {
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) == 2 {
+			if lines[0] != "" {
+				dirs = append(dirs, lines[0])
+			}
+			if gp := filepath.SplitList(lines[1]); len(gp) > 0 && gp[0] != "" {
+				dirs = append(dirs, filepath.Join(gp[0], "bin"))
+			}
+		}
 	}
 	for _, d := range dirs {
 		p := filepath.Join(d, "versitygw")
