@@ -322,7 +322,20 @@ func (r *Repo) AddMessage(ctx context.Context, m *Message) error {
 		if err != nil {
 			return err
 		}
-		_, err = st.ExecContext(context.WithoutCancel(ctx), m.Folder, m.UIDValidity, m.UID, m.UIDL, m.Hash[:], m.Size, JoinFlags(m.Flags), date, m.ModSeq, now, now)
+		args := []any{m.Folder, m.UIDValidity, m.UID, m.UIDL, m.Hash[:], m.Size, JoinFlags(m.Flags), date, m.ModSeq, now, now}
+		res, err := st.ExecContext(context.WithoutCancel(ctx), args...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		// A gone place that comes back with other content: the archived
+		// message keeps its row under a key of its own, gone as it was.
+		if _, err := tx.ExecContext(context.WithoutCancel(ctx), sqlSetAsideMessage, m.Folder, m.UIDValidity, m.UID, m.UIDL, m.Hash[:]); err != nil {
+			return err
+		}
+		_, err = st.ExecContext(context.WithoutCancel(ctx), args...)
 		return err
 	})
 	if err != nil {

@@ -12,16 +12,19 @@ const (
 	sqlHasBlob    = `SELECT 1 FROM blobs WHERE hash=?`
 	sqlInsertBlob = `INSERT INTO blobs(hash, pack, offset, length, size, stored_at, message_id, subject, sender, date_header)
 		VALUES(?,?,?,?,?,?,?,?,?,?)`
-	// A place that was gone and comes back (a server that reset a folder
-	// under the same UIDVALIDITY reuses its UIDs) takes what the server
-	// serves there now.
+	// Seeing a place again refreshes it. A place that was gone and comes
+	// back with other content (a server that reset a folder under the
+	// same UIDVALIDITY reuses its UIDs) is not updated here: AddMessage
+	// moves the old row aside first, so the archived message keeps a place.
 	sqlUpsertMessage = `INSERT INTO messages(folder, uidvalidity, uid, uidl, hash, size, flags, internaldate, modseq, first_seen, last_seen)
 		VALUES(?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(folder, uidvalidity, uid, uidl) DO UPDATE SET flags=excluded.flags, modseq=excluded.modseq,
-			last_seen=excluded.last_seen, gone_since=0, gone_reason='',
-			hash=CASE WHEN gone_since<>0 THEN excluded.hash ELSE hash END,
-			size=CASE WHEN gone_since<>0 THEN excluded.size ELSE size END,
-			internaldate=CASE WHEN gone_since<>0 THEN excluded.internaldate ELSE internaldate END`
+			last_seen=excluded.last_seen, gone_since=0, gone_reason=''
+		WHERE messages.gone_since=0 OR messages.hash=excluded.hash`
+	// sqlSetAsideMessage gives a gone place whose key the server reused a
+	// key of its own (FORMAT.md: "replaced:").
+	sqlSetAsideMessage = `UPDATE messages SET uidl='replaced:'||lower(hex(hash))||':'||id
+		WHERE folder=? AND uidvalidity=? AND uid=? AND uidl=? AND gone_since<>0 AND hash<>?`
 )
 
 // prepare readies the hot statements on the writer connection. It runs

@@ -216,6 +216,24 @@ func TestUIDNextBackwards(t *testing.T) {
 	if placeKeys(got) != "1=new1 2=new2" || last != 2 {
 		t.Errorf("archived %s, checkpoint %d; want 1=new1 2=new2, 2", placeKeys(got), last)
 	}
+	// The old messages are still archived, as deleted on the server, also
+	// the two whose UIDs the new ones took.
+	var gone []string
+	for e, err := range repo.Messages(context.Background(), archive.Query{Account: "acct", Folder: "INBOX", IncludeGone: true}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.GoneSince.IsZero() != strings.HasPrefix(e.Header.Subject, "new") {
+			t.Errorf("uid %d %q: gone since %v", e.UID, e.Header.Subject, e.GoneSince)
+		}
+		if !e.GoneSince.IsZero() {
+			gone = append(gone, e.Header.Subject)
+		}
+	}
+	sort.Strings(gone)
+	if strings.Join(gone, " ") != "old1 old2 old3 old4 old5" {
+		t.Errorf("gone places %v; want every old message kept", gone)
+	}
 }
 
 // TestMessageOverMaxSize: a message over max_message_size is that
