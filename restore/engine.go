@@ -177,6 +177,7 @@ type engine struct {
 	rep  progress.Reporter
 	res  *Result
 
+	offServer           map[int64]bool // folders gone from the server that hold mail mailkeep took off it (sources.go)
 	planSlot            *slot
 	lay                 *layout
 	uidplus             bool

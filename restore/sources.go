@@ -125,5 +125,22 @@ func (e *engine) wantFolder(f *archive.Folder, canon string) bool {
 	case e.o.IncludeDeleted:
 		return true
 	}
-	return f.GoneSince.IsZero()
+	return f.GoneSince.IsZero() || e.holdsOffServer(f)
+}
+
+// holdsOffServer reports whether a folder gone from the server still has
+// archived mail that mailkeep took off it (cleanup, POP3 delete): that
+// mail is restored by default, so its folder is too.
+func (e *engine) holdsOffServer(f *archive.Folder) bool {
+	if e.offServer == nil {
+		e.offServer = map[int64]bool{}
+		counts, err := e.repo.FolderCounts(e.ctx, e.o.Source, false) // archive.KeptSQL: present or off the server
+		if err != nil {
+			return false
+		}
+		for id, c := range counts {
+			e.offServer[id] = c.Messages > 0
+		}
+	}
+	return e.offServer[f.ID]
 }

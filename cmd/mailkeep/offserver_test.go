@@ -146,3 +146,37 @@ func TestCleanedIsArchived(t *testing.T) {
 		t.Errorf("restore: %d messages on the target, want %d without the one deleted on the server", len(got), total)
 	}
 }
+
+// TestCleanedFolderGoneIsArchived: a folder cleaned up and then deleted
+// on the server still holds archived mail: restore brings the folder and
+// that mail back without --include-deleted, and export writes it.
+func TestCleanedFolderGoneIsArchived(t *testing.T) {
+	e := newCleanupEnv(t, "")
+	e.srv.AddMailbox("dora", "Old")
+	old := time.Now().AddDate(-5, 0, 0)
+	var raws []string
+	for i := range 3 {
+		raw := fmt.Sprintf("From: a@example.org\r\nSubject: old folder %d\r\nDate: %s\r\n\r\nold %d\r\n", i, old.Format(time.RFC1123Z), i)
+		e.srv.AddMessage("dora", "Old", []byte(raw), nil, old)
+		raws = append(raws, raw)
+	}
+	if code, _, stderr := runCLI("--config", e.config, "cleanup", "dora", "--older-than", "2y"); code != exitOK {
+		t.Fatalf("cleanup = exit %d, %s", code, stderr)
+	}
+	if err := e.srv.DeleteMailbox("dora", "Old"); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := runCLI("--config", e.config, "backup", "dora"); code != exitOK {
+		t.Fatalf("backup = exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr := runCLI("--config", e.config, "restore", "dora", "--to", "dora2", "--folder", "Old")
+	got := e.srv.Messages("dora2", "Old")
+	if code != exitOK || len(got) != len(raws) {
+		t.Fatalf("restore of the gone folder = exit %d, %d messages, want %d\n%s%s", code, len(got), len(raws), stdout, stderr)
+	}
+	out := filepath.Join(t.TempDir(), "eml")
+	code, stdout, _ = runCLI("--config", e.config, "export", "dora", "--folder", "Old", "--format", "eml", "--out", out)
+	if code != exitOK || !strings.Contains(stdout, fmt.Sprintf("exported %d messages", len(raws))) {
+		t.Errorf("export of the gone folder = exit %d:\n%s", code, stdout)
+	}
+}
