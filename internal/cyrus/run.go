@@ -146,7 +146,9 @@ func (s *Server) cleanup() {
 		s.admin = nil
 	}
 	s.mu.Unlock()
-	s.kill()
+	// A clean shutdown (SIGTERM: the master ends its children, in a few
+	// ms), then whatever is left of the process group goes.
+	s.Stop()
 	os.RemoveAll(s.Dir)
 }
 
