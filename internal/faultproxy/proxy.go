@@ -436,13 +436,18 @@ func (c *conn) forward(dir Direction, to net.Conn, b []byte) bool {
 	return true
 }
 
+// inject counts the line before writing it: a client that has read it
+// (and closed because of it) must find it in Stats already.
 func (c *conn) inject(to net.Conn, line string) bool {
-	if _, err := io.WriteString(to, line); err != nil {
-		return false
-	}
 	c.p.mu.Lock()
 	c.p.stats.InjectedLines++
 	c.p.mu.Unlock()
+	if _, err := io.WriteString(to, line); err != nil {
+		c.p.mu.Lock()
+		c.p.stats.InjectedLines--
+		c.p.mu.Unlock()
+		return false
+	}
 	return true
 }
 
