@@ -188,6 +188,12 @@ const (
 func sqliteDSN(path string, how int) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
+	// 1 MiB of page cache a connection (SQLite's default is 2 MB), up to
+	// five of them: with search.db's that is most of the memory outside
+	// the Go heap, and the 64 MB budget of a backup (cmd/mailkeep/main.go)
+	// counts it. Measured on 50,000 messages: peak RSS 59 -> 50 MB, CPU
+	// the same; verify and ls no slower (the OS caches the file).
+	q.Add("_pragma", "cache_size(-1024)")
 	switch how {
 	case dbWriter:
 		q.Add("_pragma", "journal_mode(WAL)")
