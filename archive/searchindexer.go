@@ -34,6 +34,25 @@ type searchIndexer struct {
 
 	mu     sync.RWMutex // held to send on ch; closed under the write lock
 	closed bool
+
+	qmu    sync.Mutex // guards queued
+	qcond  *sync.Cond
+	queued int // text bytes sent on ch and not yet staged
+}
+
+// The memory the index may hold whatever the messages: text waiting in
+// the queue, and text staged (in SQLite's memory) for the next FTS
+// insert. A message's text is at most mailtext.MaxBody (256 KiB), so a
+// count alone (1024 queued, 2000 staged) could hold hundreds of MB of a
+// mailbox of large newsletters or logs.
+const (
+	maxQueuedText = 4 << 20
+	maxStagedText = 4 << 20
+)
+
+// textSize is what a doc's text weighs in those budgets.
+func textSize(d *mailtext.Doc) int {
+	return len(d.From) + len(d.To) + len(d.Cc) + len(d.Subject) + len(d.Body)
 }
 
 // openSearchDB opens search.db for writing, alone on its connection, as
@@ -64,7 +83,8 @@ func (c *searchConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	ex := conn.(driver.ExecerContext)
 	// Derived data: a crash may lose its last transaction, which the next
 	// search rebuilds (SearchUnindexed); NORMAL saves an fsync a commit.
-	for i, q := range []string{`ATTACH DATABASE ? AS search`, `PRAGMA search.journal_mode=WAL`, `PRAGMA search.synchronous=NORMAL`,
+	// A small page cache (as on the index's connections, searchdb.go).
+	for i, q := range []string{`ATTACH DATABASE ? AS search`, `PRAGMA search.cache_size=-512`, `PRAGMA search.journal_mode=WAL`, `PRAGMA search.synchronous=NORMAL`,
 		`CREATE TABLE IF NOT EXISTS main.stage (id INTEGER PRIMARY KEY, hfrom, hto, hcc, subject, body)`} {
 		var args []driver.NamedValue
 		if i == 0 {
@@ -94,6 +114,7 @@ func startIndexer(ctx context.Context, dir string) (*searchIndexer, error) {
 		return nil, fmt.Errorf("search index: %w", err)
 	}
 	x := &searchIndexer{db: db, ch: make(chan indexJob, 1024), done: make(chan struct{})}
+	x.qcond = sync.NewCond(&x.qmu)
 	go x.loop()
 	return x, nil
 }
@@ -106,7 +127,7 @@ func (x *searchIndexer) loop() {
 	defer close(x.done)
 	var tx *sql.Tx
 	var err error
-	n := 0
+	n, staged := 0, 0
 	end := func() error {
 		if tx == nil {
 			e := err
@@ -121,7 +142,7 @@ func (x *searchIndexer) loop() {
 		// A failure leaves the messages unindexed: the next search adds
 		// them (SearchUnindexed). It is not the archive's failure.
 		e := err
-		tx, err, n = nil, nil, 0
+		tx, err, n, staged = nil, nil, 0, 0
 		return e
 	}
 	for j := range x.ch {
@@ -135,7 +156,13 @@ func (x *searchIndexer) loop() {
 		if err == nil {
 			err = insertDoc(tx, j.hash, j.doc, j.stored)
 		}
-		if n++; n >= 2000 {
+		size := textSize(j.doc)
+		x.qmu.Lock()
+		x.queued -= size
+		x.qcond.Broadcast()
+		x.qmu.Unlock()
+		staged += size
+		if n++; n >= 2000 || staged >= maxStagedText {
 			end()
 		}
 	}
@@ -146,9 +173,17 @@ func (x *searchIndexer) loop() {
 func (x *searchIndexer) add(h Hash, d *mailtext.Doc, stored time.Time) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	if !x.closed {
-		x.ch <- indexJob{hash: h, doc: d, stored: stored}
+	if x.closed {
+		return
 	}
+	size := textSize(d)
+	x.qmu.Lock()
+	for x.queued > 0 && x.queued+size > maxQueuedText {
+		x.qcond.Wait() // the loop takes text off the queue and wakes us
+	}
+	x.queued += size
+	x.qmu.Unlock()
+	x.ch <- indexJob{hash: h, doc: d, stored: stored}
 }
 
 // flush waits until everything queued before it is committed.
