@@ -69,20 +69,21 @@ func checkSearchVersion(ctx context.Context, db *sql.DB) error {
 }
 
 // SearchUnindexed is how many stored messages the search index lacks (all
-// of them in an archive that predates it).
+// of them in an archive that predates it). It looks each one up: the
+// index may also hold text of messages index.db never committed (the
+// indexer commits on its own), and row counts would let those hide the
+// ones it lost in a crash.
 func (r *Repo) SearchUnindexed(ctx context.Context) (int64, error) {
-	var blobs, docs int64
-	if err := r.rdb.QueryRowContext(ctx, `SELECT count(*) FROM blobs`).Scan(&blobs); err != nil {
-		return 0, fmt.Errorf("index: %w", err)
-	}
-	err := r.rdb.QueryRowContext(ctx, `SELECT count(*) FROM search.search_docs`).Scan(&docs)
+	var n int64
+	err := r.rdb.QueryRowContext(ctx, `SELECT count(*) FROM blobs b
+		WHERE NOT EXISTS (SELECT 1 FROM search.search_docs d WHERE d.hash=b.hash)`).Scan(&n)
 	if err != nil && strings.Contains(err.Error(), "no such table") {
-		return blobs, nil
+		err = r.rdb.QueryRowContext(ctx, `SELECT count(*) FROM blobs`).Scan(&n)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("index: %w", err)
 	}
-	return max(blobs-docs, 0), nil
+	return n, nil
 }
 
 // BuildSearchIndex indexes every stored message the search index lacks,
