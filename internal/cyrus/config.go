@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/mailkeep/mailkeep/internal/srvproc"
 )
 
 // servername is also the SASL realm of the sasldb entries.
@@ -20,18 +22,11 @@ func (s *Server) prepare() error {
 			return err
 		}
 	}
-	certPEM, keyPEM, pool, err := selfSigned()
+	certFile, pool, err := srvproc.WriteCert(filepath.Join(s.Dir, "ssl"))
 	if err != nil {
-		return fmt.Errorf("make certificate: %w", err)
-	}
-	s.certPool = pool
-	s.CertFile = filepath.Join(s.Dir, "ssl", "cert.pem")
-	if err := os.WriteFile(s.CertFile, certPEM, 0o644); err != nil {
 		return err
 	}
-	if err := os.WriteFile(s.keyFile(), keyPEM, 0o600); err != nil {
-		return err
-	}
+	s.CertFile, s.certPool = certFile, pool
 	if err := s.saslpasswd(s.Admin, s.AdminPassword); err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/mailkeep/mailkeep/internal/srvproc"
 )
 
 // RequireEnv names the environment variable that turns "Cyrus is not
@@ -120,7 +121,7 @@ func Start(tb testing.TB, opts *Options) *Server {
 	tb.Helper()
 	s, err := start(opts)
 	if err != nil {
-		unavailable(tb, err)
+		srvproc.Unavailable(tb, RequireEnv, err)
 		return nil
 	}
 	tb.Cleanup(s.cleanup)
@@ -144,7 +145,7 @@ func Shared(tb testing.TB, layout Layout) *Server {
 	sh := &shared[layout]
 	sh.once.Do(func() { sh.srv, sh.err = start(&Options{Layout: layout}) })
 	if sh.err != nil {
-		unavailable(tb, sh.err)
+		srvproc.Unavailable(tb, RequireEnv, sh.err)
 		return nil
 	}
 	return sh.srv
@@ -161,30 +162,12 @@ func StopShared() {
 	}
 }
 
-// unavailable skips the test with the reason, or fails it when the
-// environment demands Cyrus.
-func unavailable(tb testing.TB, err error) {
-	tb.Helper()
-	if os.Getenv(RequireEnv) == "1" {
-		tb.Fatal(err.Error())
-	} else {
-		tb.Skip(err.Error())
-	}
-}
-
 // startError explains why Cyrus could not run, with its output's last lines.
-type startError struct {
-	reason string
-	log    string
+func startError(reason, log string) error {
+	return &srvproc.StartError{Server: "cyrus", LogTitle: "cyrus master output", RequireEnv: RequireEnv, Reason: reason, Log: log}
 }
 
-func (e *startError) Error() string {
-	msg := "cyrus: cannot start: " + e.reason + "; set " + RequireEnv + "=1 to make this a failure"
-	if e.log != "" {
-		msg += "\n--- cyrus master output (last lines) ---\n" + e.log
-	}
-	return msg
-}
+const dirPrefix = "mailkeep-cyrus-"
 
 // geteuid is replaced by tests of the not-root path.
 var geteuid = os.Geteuid
@@ -206,20 +189,23 @@ func start(o *Options) (*Server, error) {
 		return nil, notInstalled(opts.Root)
 	}
 	if uid := geteuid(); uid != 0 {
-		return nil, &startError{reason: fmt.Sprintf("not running as root (uid %d): "+
-			"Cyrus' master must switch to the %s user", uid, SystemUser)}
+		return nil, startError(fmt.Sprintf("not running as root (uid %d): "+
+			"Cyrus' master must switch to the %s user", uid, SystemUser), "")
 	}
 	if _, err := exec.LookPath("saslpasswd2"); err != nil {
-		return nil, &startError{reason: "saslpasswd2 not found (apt-get install sasl2-bin, or bash .ci/install-cyrus)"}
+		return nil, startError("saslpasswd2 not found (apt-get install sasl2-bin, or bash .ci/install-cyrus)", "")
 	}
 	uid, gid, err := cyrusUser()
 	if err != nil {
-		return nil, &startError{reason: err.Error()}
+		return nil, startError(err.Error(), "")
 	}
-	reapStale()
-	dir, err := makeDir()
+	// Instances whose test binary was killed before its cleanup ran (the
+	// master drops to the cyrus user, which clears the parent-death
+	// signal, so it may have survived).
+	srvproc.ReapStale(dirPrefix, filepath.Join("etc", "cyrus.conf"))
+	dir, err := srvproc.MakeDir(dirPrefix)
 	if err != nil {
-		return nil, &startError{reason: err.Error()}
+		return nil, startError(err.Error(), "")
 	}
 	s := &Server{
 		Users:         append([]string(nil), opts.Users...),
@@ -241,28 +227,13 @@ func start(o *Options) (*Server, error) {
 	if opts.Layout == LayoutAlt {
 		s.Prefix, s.Delimiter = "", '/'
 	}
-	if err := s.prepare(); err != nil {
-		os.RemoveAll(dir)
-		return nil, &startError{reason: err.Error()}
-	}
-	// Ports are picked free, then handed to Cyrus: another process may
-	// take one in between, so a bind failure gets fresh ports.
-	for attempt := 1; ; attempt++ {
-		err = s.launch()
-		if err == nil {
-			break
-		}
-		s.kill()
-		if attempt == 3 || !strings.Contains(s.Log(), "in use") {
-			logTail := s.Log()
-			os.RemoveAll(dir)
-			return nil, &startError{reason: err.Error(), log: logTail}
-		}
+	if log, err := srvproc.Launch(dir, s.prepare, s.launch, s.kill, s.Log); err != nil {
+		return nil, startError(err.Error(), log)
 	}
 	for _, u := range s.Users {
 		if err := s.createUser(u, s.Password); err != nil {
 			s.cleanup()
-			return nil, &startError{reason: err.Error()}
+			return nil, startError(err.Error(), "")
 		}
 	}
 	return s, nil

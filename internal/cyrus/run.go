@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/mailkeep/mailkeep/internal/srvproc"
 )
 
 // startLimit bounds how long a start may take (recover, binding, the
@@ -21,7 +23,7 @@ const startLimit = 20 * time.Second
 // launch writes the configs with fresh ports, runs the master in the
 // foreground as our child, and returns once imapd greets.
 func (s *Server) launch() error {
-	ports, err := freePorts(3)
+	ports, err := srvproc.FreePorts(3)
 	if err != nil {
 		return err
 	}
@@ -57,7 +59,7 @@ func (s *Server) launch() error {
 	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+s.libDir())
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Dir = s.Dir
-	if err := startChild(cmd, func(err error) { s.waitErr = err; close(exited) }); err != nil {
+	if err := srvproc.StartChild(cmd, func(err error) { s.waitErr = err; close(exited) }); err != nil {
 		close(exited)
 		return fmt.Errorf("run %s: %w", s.bin("master"), err)
 	}
@@ -92,19 +94,6 @@ func (s *Server) greeted(deadline time.Time) error {
 	return nil
 }
 
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("pick a free port: %w", err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
 // Stop shuts Cyrus down the way an administrator would (SIGTERM to the
 // master, which ends its children); the files stay until the test's
 // cleanup. Use it to test what clients do when the server goes away;
@@ -123,17 +112,7 @@ func (s *Server) stop(sig syscall.Signal) {
 			return
 		default:
 		}
-		target := s.pid
-		if sig == syscall.SIGKILL {
-			target = -s.pid // the master leads its process group
-		}
-		syscall.Kill(target, sig)
-		select {
-		case <-s.exited:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-s.pid, syscall.SIGKILL)
-			<-s.exited
-		}
+		srvproc.Stop(s.pid, s.exited, sig)
 		// Children the master did not take down (it was killed).
 		syscall.Kill(-s.pid, syscall.SIGKILL)
 	})
@@ -155,22 +134,7 @@ func (s *Server) cleanup() {
 // Log returns the last lines of what the master printed, for failure
 // messages. (Cyrus logs to syslog; without /dev/log that goes nowhere.)
 func (s *Server) Log() string {
-	return tail(filepath.Join(s.Dir, "log", "master.log"), 30)
-}
-
-func tail(path string, lines int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	ls := strings.SplitAfter(string(b), "\n")
-	if len(ls) > 0 && ls[len(ls)-1] == "" {
-		ls = ls[:len(ls)-1]
-	}
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return strings.Join(ls, "")
+	return srvproc.Tail(filepath.Join(s.Dir, "log", "master.log"), 30)
 }
 
 // watcher waits for a name to be created in a directory (inotify),

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailkeep/mailkeep/internal/srvproc"
 )
 
 // RequireEnv names the environment variable that turns "Dovecot is not
@@ -105,7 +107,7 @@ func Start(tb testing.TB, opts *Options) *Server {
 	tb.Helper()
 	s, err := start(opts)
 	if err != nil {
-		unavailable(tb, err)
+		srvproc.Unavailable(tb, RequireEnv, err)
 		return nil
 	}
 	tb.Cleanup(s.cleanup)
@@ -126,7 +128,7 @@ func Shared(tb testing.TB) *Server {
 	tb.Helper()
 	shared.once.Do(func() { shared.srv, shared.err = start(nil) })
 	if shared.err != nil {
-		unavailable(tb, shared.err)
+		srvproc.Unavailable(tb, RequireEnv, shared.err)
 		return nil
 	}
 	return shared.srv
@@ -142,30 +144,12 @@ func StopShared() {
 	}
 }
 
-// unavailable skips the test with the reason, or fails it when the
-// environment demands Dovecot.
-func unavailable(tb testing.TB, err error) {
-	tb.Helper()
-	if os.Getenv(RequireEnv) == "1" {
-		tb.Fatal(err.Error())
-	} else {
-		tb.Skip(err.Error())
-	}
-}
-
 // startError explains why Dovecot could not run, with the log's last lines.
-type startError struct {
-	reason string
-	log    string
+func startError(reason, log string) error {
+	return &srvproc.StartError{Server: "dovecot", LogTitle: "dovecot log", RequireEnv: RequireEnv, Reason: reason, Log: log}
 }
 
-func (e *startError) Error() string {
-	msg := "dovecot: cannot start: " + e.reason + "; set " + RequireEnv + "=1 to make this a failure"
-	if e.log != "" {
-		msg += "\n--- dovecot log (last lines) ---\n" + e.log
-	}
-	return msg
-}
+const dirPrefix = "mailkeep-dovecot-"
 
 // geteuid is replaced by tests of the not-root path.
 var geteuid = os.Geteuid
@@ -177,21 +161,22 @@ func start(o *Options) (*Server, error) {
 		return nil, err
 	}
 	if uid := geteuid(); uid != 0 {
-		return nil, &startError{reason: fmt.Sprintf("not running as root (uid %d): "+
-			"Dovecot's master must switch to its service users", uid)}
+		return nil, startError(fmt.Sprintf("not running as root (uid %d): "+
+			"Dovecot's master must switch to its service users", uid), "")
 	}
 	doveadm, err := findDoveadm(bin)
 	if err != nil {
-		return nil, &startError{reason: err.Error()}
+		return nil, startError(err.Error(), "")
 	}
 	uid, gid, err := ensureMailUser()
 	if err != nil {
-		return nil, &startError{reason: err.Error()}
+		return nil, startError(err.Error(), "")
 	}
-	reapStale()
-	dir, err := makeDir()
+	// Instances whose test binary was killed before its cleanup ran.
+	srvproc.ReapStale(dirPrefix, filepath.Join("etc", "dovecot.conf"))
+	dir, err := srvproc.MakeDir(dirPrefix)
 	if err != nil {
-		return nil, &startError{reason: err.Error()}
+		return nil, startError(err.Error(), "")
 	}
 	s := &Server{
 		Users:     append([]string(nil), opts.Users...),
@@ -210,25 +195,10 @@ func start(o *Options) (*Server, error) {
 	if opts.Namespace == NamespaceCourier {
 		s.Prefix, s.Delimiter = "INBOX.", '.'
 	}
-	if err := s.prepare(); err != nil {
-		os.RemoveAll(dir)
-		return nil, &startError{reason: err.Error()}
+	if log, err := srvproc.Launch(dir, s.prepare, s.launch, s.kill, s.Log); err != nil {
+		return nil, startError(err.Error(), log)
 	}
-	// Ports are picked free, then handed to Dovecot: another process may
-	// take one in between, so a bind failure gets fresh ports.
-	for attempt := 1; ; attempt++ {
-		err = s.launch()
-		if err == nil {
-			return s, nil
-		}
-		s.kill()
-		if attempt == 3 || !strings.Contains(s.Log(), "in use") {
-			break
-		}
-	}
-	logTail := s.Log()
-	os.RemoveAll(dir)
-	return nil, &startError{reason: err.Error(), log: logTail}
+	return s, nil
 }
 
 func withDefaults(o *Options) Options {

@@ -11,12 +11,14 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/mailkeep/mailkeep/internal/srvproc"
 )
 
 // launch runs the master in the foreground as our child, so that it
 // stops when the test process dies, and waits until IMAP answers.
 func (s *Server) launch() error {
-	ports, err := freePorts(4)
+	ports, err := srvproc.FreePorts(4)
 	if err != nil {
 		return err
 	}
@@ -38,7 +40,7 @@ func (s *Server) launch() error {
 	cmd := exec.Command(s.binary, "-F", "-c", s.conf)
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	cmd.Dir = s.Dir
-	if err := startChild(cmd, func(err error) { s.waitErr = err; close(exited) }); err != nil {
+	if err := srvproc.StartChild(cmd, func(err error) { s.waitErr = err; close(exited) }); err != nil {
 		close(exited)
 		return fmt.Errorf("run %s: %w", s.binary, err)
 	}
@@ -85,19 +87,6 @@ func greeted(addr string, deadline time.Time) bool {
 	return false
 }
 
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("pick a free port: %w", err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
 // Stop shuts Dovecot down the way an administrator would (clients get
 // "* BYE", ~1 s); its files stay until the test's cleanup. Use it to test
 // what clients do when the server goes away; never on Shared.
@@ -107,28 +96,7 @@ func (s *Server) Stop() { s.stop(syscall.SIGTERM) }
 func (s *Server) kill() { s.stop(syscall.SIGKILL) }
 
 func (s *Server) stop(sig syscall.Signal) {
-	s.stopOnce.Do(func() {
-		if s.pid == 0 {
-			return
-		}
-		select {
-		case <-s.exited:
-			return
-		default:
-		}
-		// The master leads its own process group (see startChild).
-		target := s.pid
-		if sig == syscall.SIGKILL {
-			target = -s.pid
-		}
-		syscall.Kill(target, sig)
-		select {
-		case <-s.exited:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-s.pid, syscall.SIGKILL)
-			<-s.exited
-		}
-	})
+	s.stopOnce.Do(func() { srvproc.Stop(s.pid, s.exited, sig) })
 }
 
 func (s *Server) cleanup() {
@@ -139,34 +107,12 @@ func (s *Server) cleanup() {
 // Log returns the last lines of Dovecot's log (and anything the master
 // wrote to stderr), for failure messages.
 func (s *Server) Log() string {
-	out := tail(filepath.Join(s.Dir, "log", "dovecot.log"), 40)
-	if errs := tail(filepath.Join(s.Dir, "log", "stderr.log"), 10); errs != "" {
+	out := srvproc.Tail(filepath.Join(s.Dir, "log", "dovecot.log"), 40)
+	if errs := srvproc.Tail(filepath.Join(s.Dir, "log", "stderr.log"), 10); errs != "" {
 		if out != "" {
 			out += "--- stderr ---\n"
 		}
 		out += errs
 	}
 	return out
-}
-
-func tail(path string, lines int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	const window = 64 << 10
-	if st, err := f.Stat(); err == nil && st.Size() > window {
-		f.Seek(st.Size()-window, 0)
-	}
-	buf := make([]byte, window)
-	n, _ := f.Read(buf)
-	ls := strings.SplitAfter(string(buf[:n]), "\n")
-	if len(ls) > 0 && ls[len(ls)-1] == "" {
-		ls = ls[:len(ls)-1]
-	}
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return strings.Join(ls, "")
 }

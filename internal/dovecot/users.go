@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mailkeep/mailkeep/internal/srvproc"
 )
 
 // MailUser is the unprivileged system user that owns the mail of every
@@ -58,18 +60,11 @@ func (s *Server) prepare() error {
 			return err
 		}
 	}
-	certPEM, keyPEM, pool, err := selfSigned()
+	certFile, pool, err := srvproc.WriteCert(filepath.Join(s.Dir, "ssl"))
 	if err != nil {
-		return fmt.Errorf("make certificate: %w", err)
-	}
-	s.certPool = pool
-	s.CertFile = filepath.Join(s.Dir, "ssl", "cert.pem")
-	if err := os.WriteFile(s.CertFile, certPEM, 0o644); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(s.Dir, "ssl", "key.pem"), keyPEM, 0o600); err != nil {
-		return err
-	}
+	s.CertFile, s.certPool = certFile, pool
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, name := range s.Users {

@@ -1,4 +1,4 @@
-package dovecot
+package srvproc
 
 import (
 	"os/exec"
@@ -6,10 +6,12 @@ import (
 	"syscall"
 )
 
-// startChild starts cmd in its own process group, asking the kernel to
+// StartChild starts cmd in its own process group, asking the kernel to
 // send it SIGTERM when we die, so that a crashed or killed test binary
-// leaves no Dovecot behind. done gets cmd.Wait's result.
-func startChild(cmd *exec.Cmd, done func(error)) error {
+// leaves no master behind. A master that drops to another user clears
+// that request: a test binary killed later leaves it for ReapStale.
+// done gets cmd.Wait's result.
+func StartChild(cmd *exec.Cmd, done func(error)) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	started := make(chan error, 1)
 	go func() {

@@ -1,4 +1,4 @@
-package dovecot
+package srvproc
 
 import (
 	"crypto/ecdsa"
@@ -7,15 +7,36 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"time"
 )
 
-// selfSigned makes a certificate for localhost and 127.0.0.1, valid from
+// WriteCert writes a fresh self-signed certificate (see SelfSigned) to
+// dir/cert.pem (0644) and its key to dir/key.pem (0600), and returns the
+// certificate's path and a pool that trusts it.
+func WriteCert(dir string) (certFile string, pool *x509.CertPool, err error) {
+	certPEM, keyPEM, pool, err := SelfSigned()
+	if err != nil {
+		return "", nil, fmt.Errorf("make certificate: %w", err)
+	}
+	certFile = filepath.Join(dir, "cert.pem")
+	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
+		return "", nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600); err != nil {
+		return "", nil, err
+	}
+	return certFile, pool, nil
+}
+
+// SelfSigned makes a certificate for localhost and 127.0.0.1, valid from
 // an hour ago (clock skew) for a week; it returns the PEM certificate and
 // key and a pool that trusts it.
-func selfSigned() (certPEM, keyPEM []byte, pool *x509.CertPool, err error) {
+func SelfSigned() (certPEM, keyPEM []byte, pool *x509.CertPool, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, nil, err

@@ -1,4 +1,4 @@
-package cyrus
+package srvproc
 
 import (
 	"fmt"
@@ -11,18 +11,17 @@ import (
 	"time"
 )
 
-const dirPrefix = "mailkeep-cyrus-"
-
-// makeDir creates the instance directory below /tmp-like storage whose
-// every parent the cyrus user can traverse (its unix sockets live below
-// it, so the path stays short). An owner file lets later runs tell
-// abandoned directories apart.
-func makeDir() (string, error) {
+// MakeDir creates an instance directory named prefix+random. Its path
+// must stay short (the server's unix sockets live below it) and every
+// parent must be searchable by the server's users, so a long or private
+// TMPDIR gives way to /tmp. An owner file lets later runs tell abandoned
+// directories apart (see ReapStale).
+func MakeDir(prefix string) (string, error) {
 	base := os.TempDir()
 	if len(base) > 40 || !searchable(base) {
 		base = "/tmp"
 	}
-	dir, err := os.MkdirTemp(base, dirPrefix)
+	dir, err := os.MkdirTemp(base, prefix)
 	if err != nil {
 		return "", err
 	}
@@ -57,6 +56,7 @@ func procStart(pid int) string {
 		return ""
 	}
 	s := string(b)
+	// The command name (field 2) may contain spaces; fields resume after ')'.
 	if i := strings.LastIndexByte(s, ')'); i >= 0 {
 		f := strings.Fields(s[i+1:])
 		if len(f) > 19 {
@@ -66,18 +66,22 @@ func procStart(pid int) string {
 	return ""
 }
 
-var reapOnce sync.Once
+// reaped holds a *sync.Once for each prefix ReapStale was called with.
+var reaped sync.Map
 
-// reapStale removes instance directories whose test process is gone,
-// stopping their master if it survived (it drops to the cyrus user,
-// which clears the parent-death signal).
-func reapStale() {
-	reapOnce.Do(func() {
+// ReapStale removes the instance directories made by MakeDir(prefix)
+// whose test process is gone (killed before its cleanup ran), first
+// killing the process group of a master that survived: one whose pid is
+// in DIR/run/master.pid and whose command line names DIR/conf. It looks
+// once per prefix in a test binary; later calls return at once.
+func ReapStale(prefix, conf string) {
+	once, _ := reaped.LoadOrStore(prefix, new(sync.Once))
+	once.(*sync.Once).Do(func() {
 		for _, base := range []string{os.TempDir(), "/tmp"} {
-			dirs, _ := filepath.Glob(filepath.Join(base, dirPrefix+"*"))
+			dirs, _ := filepath.Glob(filepath.Join(base, prefix+"*"))
 			for _, dir := range dirs {
 				if abandoned(dir) {
-					stopStaleMaster(dir)
+					stopStaleMaster(dir, conf)
 					os.RemoveAll(dir)
 				}
 			}
@@ -88,6 +92,7 @@ func reapStale() {
 func abandoned(dir string) bool {
 	b, err := os.ReadFile(filepath.Join(dir, "owner"))
 	if err != nil {
+		// No owner file: abandoned unless it is being created right now.
 		st, err := os.Stat(dir)
 		return err == nil && time.Since(st.ModTime()) > time.Minute
 	}
@@ -103,8 +108,9 @@ func abandoned(dir string) bool {
 }
 
 // stopStaleMaster kills the process group of an abandoned directory's
-// master, if its pid file names a live master of that directory's config.
-func stopStaleMaster(dir string) {
+// master, if its pid file names a live process started with that
+// directory's config.
+func stopStaleMaster(dir, conf string) {
 	b, err := os.ReadFile(filepath.Join(dir, "run", "master.pid"))
 	if err != nil {
 		return
@@ -114,7 +120,7 @@ func stopStaleMaster(dir string) {
 		return
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !strings.Contains(string(cmdline), filepath.Join(dir, "etc", "cyrus.conf")) {
+	if err != nil || !strings.Contains(string(cmdline), filepath.Join(dir, conf)) {
 		return
 	}
 	syscall.Kill(-pid, syscall.SIGKILL) // the master leads its process group
