@@ -418,22 +418,30 @@ func (c *conn) plan(dir Direction, n int) (int, *armed) {
 	return int(room), f
 }
 
+// forward counts the bytes before writing them, as inject does: what the
+// other side answers to them (an echo) must not be in Stats before they
+// are.
 func (c *conn) forward(dir Direction, to net.Conn, b []byte) bool {
 	if len(b) == 0 {
 		return true
 	}
+	c.count(dir, int64(len(b)))
 	if _, err := to.Write(b); err != nil {
+		c.count(dir, -int64(len(b)))
 		return false
 	}
+	return true
+}
+
+func (c *conn) count(dir Direction, n int64) {
 	c.p.mu.Lock()
-	c.sent[dir] += int64(len(b))
+	c.sent[dir] += n
 	if dir == ServerToClient {
-		c.p.stats.ToClient += int64(len(b))
+		c.p.stats.ToClient += n
 	} else {
-		c.p.stats.ToServer += int64(len(b))
+		c.p.stats.ToServer += n
 	}
 	c.p.mu.Unlock()
-	return true
 }
 
 // inject counts the line before writing it: a client that has read it
