@@ -271,21 +271,8 @@ func (e *engine) hashForeign(tf *tfolder, ms map[uint32]*foreignMsg) error {
 	if err != nil {
 		return err
 	}
-	uids := make([]uint32, 0, len(ms))
-	for u := range ms {
-		uids = append(uids, u)
-	}
-	slices.Sort(uids)
-	for len(uids) > 0 {
-		n := min(len(uids), 200)
-		var set imap.UIDSet
-		for _, u := range uids[:n] {
-			set.AddNum(imap.UID(u))
-		}
-		uids = uids[n:]
-		if err := fetchHashes(c.Client, set, ms); err != nil {
-			return fmt.Errorf("fetch bodies in %s: %w", tf.name, err)
-		}
+	if err := hashAll(c.Client, ms); err != nil {
+		return fmt.Errorf("fetch bodies in %s: %w", tf.name, err)
 	}
 	e.info(tf.name, fmt.Sprintf("compared %d target messages by content", len(ms)))
 	return nil

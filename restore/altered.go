@@ -212,21 +212,8 @@ func (e *engine) checkAltered(tf *tfolder) error {
 	if err != nil {
 		return err
 	}
-	uids := make([]uint32, 0, len(ms))
-	for u := range ms {
-		uids = append(uids, u)
-	}
-	slices.Sort(uids)
-	for len(uids) > 0 {
-		n := min(len(uids), 200)
-		var set imap.UIDSet
-		for _, u := range uids[:n] {
-			set.AddNum(imap.UID(u))
-		}
-		uids = uids[n:]
-		if err := fetchHashes(c.Client, set, ms); err != nil {
-			return fmt.Errorf("read back from %s: %w", tf.name, err)
-		}
+	if err := hashAll(c.Client, ms); err != nil {
+		return fmt.Errorf("read back from %s: %w", tf.name, err)
 	}
 	e.info(tf.name, fmt.Sprintf("read back %d messages of kinds targets alter (8-bit headers, NUL, bare LF)", len(ms)))
 	for uid, m := range ms {
@@ -277,6 +264,28 @@ func (e *engine) noteAltered(tf *tfolder, p *place, m *foreignMsg) {
 
 // fetchHashes fetches the bodies of ms and sets their exact and masked
 // hashes, streaming.
+// hashAll fills in the hashes of every message in ms (by UID), 200 UIDs
+// a FETCH.
+func hashAll(c *imapclient.Client, ms map[uint32]*foreignMsg) error {
+	uids := make([]uint32, 0, len(ms))
+	for u := range ms {
+		uids = append(uids, u)
+	}
+	slices.Sort(uids)
+	for len(uids) > 0 {
+		n := min(len(uids), 200)
+		var set imap.UIDSet
+		for _, u := range uids[:n] {
+			set.AddNum(imap.UID(u))
+		}
+		uids = uids[n:]
+		if err := fetchHashes(c, set, ms); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func fetchHashes(c *imapclient.Client, set imap.UIDSet, ms map[uint32]*foreignMsg) error {
 	opts := &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}
 	fc := c.Fetch(set, opts)
