@@ -16,34 +16,14 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	defer s.srv.mu.RUnlock()
 
 	all := sel.targetsLocked(imap.SeqSet{{Start: 1, Stop: 0}})
-	var (
-		seqs imap.SeqSet
-		uids imap.UIDSet
-		data imap.SearchData
-	)
+	res := NewSearchResult(kind)
 	for _, t := range all {
 		if t.msg.expunged || !sel.matchLocked(t, criteria) {
 			continue
 		}
-		n := t.seq
-		if kind == imapserver.NumKindUID {
-			n = t.msg.uid
-			uids.AddNum(imap.UID(n))
-		} else {
-			seqs.AddNum(n)
-		}
-		if data.Min == 0 || n < data.Min {
-			data.Min = n
-		}
-		data.Max = max(data.Max, n)
-		data.Count++
+		res.Add(t.seq, t.msg.uid)
 	}
-	if kind == imapserver.NumKindUID {
-		data.All = uids
-	} else {
-		data.All = seqs
-	}
-	return &data, nil
+	return res.Data(), nil
 }
 
 // day is the calendar day of t in its own zone, as SEARCH compares dates

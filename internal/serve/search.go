@@ -23,11 +23,7 @@ import (
 func (s *session) Search(kind imapserver.NumKind, c *imap.SearchCriteria, _ *imap.SearchOptions) (*imap.SearchData, error) {
 	sel := s.sel
 	ev := &evaluator{s: s, sel: sel, fts: map[string]map[uint32]bool{}}
-	var (
-		seqs imap.SeqSet
-		uids imap.UIDSet
-		data imap.SearchData
-	)
+	res := imapsrv.NewSearchResult(kind)
 	for i, m := range sel.msgs {
 		ok, err := ev.match(c, i, m)
 		if err != nil {
@@ -36,25 +32,9 @@ func (s *session) Search(kind imapserver.NumKind, c *imap.SearchCriteria, _ *ima
 		if !ok {
 			continue
 		}
-		n := uint32(i + 1)
-		if kind == imapserver.NumKindUID {
-			n = m.uid
-			uids.AddNum(imap.UID(n))
-		} else {
-			seqs.AddNum(n)
-		}
-		if data.Min == 0 || n < data.Min {
-			data.Min = n
-		}
-		data.Max = max(data.Max, n)
-		data.Count++
+		res.Add(uint32(i+1), m.uid)
 	}
-	if kind == imapserver.NumKindUID {
-		data.All = uids
-	} else {
-		data.All = seqs
-	}
-	return &data, nil
+	return res.Data(), nil
 }
 
 type evaluator struct {
