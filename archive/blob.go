@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -9,6 +10,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/mailkeep/mailkeep/internal/mailtext"
 )
@@ -23,28 +27,33 @@ func (r *Repo) HasBlob(ctx context.Context, h Hash) (bool, error) {
 }
 
 func (r *Repo) hasBlobLocked(ctx context.Context, h Hash) (bool, error) {
-	if _, ok := r.pending[h]; ok {
-		return true, nil
+	id, pack, err := r.blobIDLocked(ctx, h)
+	return id != 0 && pack != 0, err
+}
+
+// blobIDLocked finds the blobs row of h: its id (0: none) and pack (0:
+// missing, its message is not stored). r.mu is held.
+func (r *Repo) blobIDLocked(ctx context.Context, h Hash) (id, pack int64, err error) {
+	if b, ok := r.pending[h]; ok {
+		return b.ID, b.Pack, nil
 	}
-	var one int
-	var err error
 	if r.tx != nil {
 		var st *sql.Stmt
-		if st, err = r.txStmt(ctx, sqlHasBlob); err == nil {
-			err = st.QueryRowContext(ctx, h[:]).Scan(&one)
+		if st, err = r.txStmt(ctx, sqlBlobByHash); err == nil {
+			err = st.QueryRowContext(ctx, h[:]).Scan(&id, &pack)
 		}
 	} else if r.wdb != nil {
-		err = r.wdb.QueryRowContext(ctx, `SELECT 1 FROM blobs WHERE hash=?`, h[:]).Scan(&one)
+		err = r.wdb.QueryRowContext(ctx, sqlBlobByHash, h[:]).Scan(&id, &pack)
 	} else {
-		err = r.rdb.QueryRowContext(ctx, `SELECT 1 FROM blobs WHERE hash=?`, h[:]).Scan(&one)
+		err = r.rdb.QueryRowContext(ctx, sqlBlobByHash, h[:]).Scan(&id, &pack)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+		return 0, 0, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("index: %w", err)
+		return 0, 0, fmt.Errorf("index: %w", err)
 	}
-	return true, nil
+	return id, pack, nil
 }
 
 // Prepared is a message hashed and, unless already stored, compressed:
@@ -169,7 +178,8 @@ func (r *Repo) putFrame(ctx context.Context, h Hash, size int64, hi HeaderInfo, 
 	if err := r.begin(ctx); err != nil {
 		return false, err
 	}
-	if ok, err := r.hasBlobLocked(ctx, h); err != nil || ok {
+	id, stored, err := r.blobIDLocked(ctx, h)
+	if err != nil || (id != 0 && stored != 0) {
 		return false, err
 	}
 	p, err := r.packLocked()
@@ -194,14 +204,24 @@ func (r *Repo) putFrame(ctx context.Context, h Hash, size int64, hi HeaderInfo, 
 			return false, r.abortLocked(fmt.Errorf("write %s: %w", p.path, err))
 		}
 	}
-	b := Blob{Hash: h, Pack: p.id, Offset: off, Length: length, Size: size, Header: hi}
-	now := r.Now()
-	st, err := r.txStmt(ctx, sqlInsertBlob)
-	if err == nil {
-		_, err = st.ExecContext(ctx, h[:], p.id, off, length, size, now.Unix(), hi.MessageID, hi.Subject, hi.From, hi.Date)
+	b := Blob{ID: id, Hash: h, Pack: p.id, Offset: off, Length: length, Size: size, dateHdr: headerDate(hi.Date)}
+	if id != 0 {
+		// Its place kept naming it while its copy was missing.
+		var st *sql.Stmt
+		if st, err = r.txStmt(ctx, sqlRestoreBlob); err == nil {
+			_, err = st.ExecContext(ctx, p.id, off, length, size, id)
+		}
+	} else {
+		var st *sql.Stmt
+		var res sql.Result
+		if st, err = r.txStmt(ctx, sqlInsertBlob); err == nil {
+			if res, err = st.ExecContext(ctx, h[:], p.id, off, length, size); err == nil {
+				b.ID, err = res.LastInsertId()
+			}
+		}
 	}
 	if err == nil && doc != nil && r.indexer != nil {
-		r.indexer.add(h, doc, now) // searchindexer.go: beside the writer, flushed by Commit
+		r.indexer.add(h, doc, r.Now()) // searchindexer.go: beside the writer, flushed by Commit
 	}
 	if err != nil {
 		return false, r.abortLocked(fmt.Errorf("index: %w", err))
@@ -209,6 +229,58 @@ func (r *Repo) putFrame(ctx context.Context, h Hash, size int64, hi HeaderInfo, 
 	r.pending[h] = b
 	r.dirty = true
 	return true, nil
+}
+
+// headerOf reads the header fields of a stored message (they are not in
+// the index): a small message whole, a larger one only up to the end of
+// its header (at most 64 KiB), decompressed as a stream. A message that
+// cannot be read has none (verify reports it).
+func (r *Repo) headerOf(b Blob) HeaderInfo {
+	if b.Size <= 16<<10 {
+		raw, err := r.readBlob(b)
+		if err != nil {
+			return HeaderInfo{}
+		}
+		return ParseHeader(raw)
+	}
+	f, err := r.packFile(b.Pack)
+	if err != nil {
+		return HeaderInfo{}
+	}
+	src, err := r.frameReader(f, b) // seal.go
+	if err != nil {
+		return HeaderInfo{}
+	}
+	d := headDecoders.Get().(*zstd.Decoder)
+	defer func() { d.Reset(nil); headDecoders.Put(d) }()
+	if err := d.Reset(src); err != nil {
+		return HeaderInfo{}
+	}
+	head := make([]byte, 0, 8<<10)
+	buf := make([]byte, 4<<10)
+	for len(head) < 64<<10 {
+		n, err := d.Read(buf)
+		head = append(head, buf[:n]...)
+		if err != nil || bytes.Contains(head, []byte("\n\r\n")) || bytes.Contains(head, []byte("\n\n")) {
+			break
+		}
+	}
+	return ParseHeader(head)
+}
+
+// headDecoders decode the start of large messages for headerOf.
+var headDecoders = sync.Pool{New: func() any {
+	d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(64<<20))
+	return d
+}}
+
+// HeaderOf reads the header fields of the stored message h.
+func (r *Repo) HeaderOf(ctx context.Context, h Hash) (HeaderInfo, error) {
+	b, err := r.blob(ctx, h)
+	if err != nil {
+		return HeaderInfo{}, err
+	}
+	return r.headerOf(b), nil
 }
 
 type headCapture struct {
@@ -235,7 +307,8 @@ func (r *Repo) blob(ctx context.Context, h Hash) (Blob, error) {
 	}
 	r.mu.Unlock()
 	b := Blob{Hash: h}
-	err := r.rdb.QueryRowContext(ctx, `SELECT pack, offset, length, size FROM blobs WHERE hash=?`, h[:]).
+	err := r.rdb.QueryRowContext(ctx, `SELECT pack, offset, length, size FROM blobs
+		WHERE substr(hash,1,8)=substr(?1,1,8) AND hash=?1 AND pack<>0`, h[:]).
 		Scan(&b.Pack, &b.Offset, &b.Length, &b.Size)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, fmt.Errorf("message %s: %w", h, os.ErrNotExist)

@@ -324,10 +324,10 @@ func TestCorruptIndexPage(t *testing.T) {
 			ctx := context.Background()
 			dir := t.TempDir()
 			fx := writeFixture(t, dir, 1, 300, false)
-			// Find a page of the messages_hash index (or of the messages
+			// Find a page of the messages_blob index (or of the messages
 			// table) and overwrite it.
 			r, _ := Open(ctx, dir, nil)
-			name := map[string]string{"index": "messages_hash", "table": "messages"}[which]
+			name := map[string]string{"index": "messages_blob", "table": "messages"}[which]
 			var root int64
 			if err := r.rdb.QueryRowContext(ctx, `SELECT rootpage FROM sqlite_master WHERE name=?`, name).Scan(&root); err != nil {
 				t.Fatal(err)

@@ -49,9 +49,7 @@ type Message struct {
 	Size         int64
 	Flags        []string
 	InternalDate time.Time // with the zone the server gave
-	ModSeq       uint64
 	FirstSeen    time.Time
-	LastSeen     time.Time
 	GoneSince    time.Time
 	GoneReason   string // "expunged", "cleanup", "pop3-deleted", "uidvalidity"
 }
@@ -310,20 +308,29 @@ func (r *Repo) Accounts(ctx context.Context) ([]*Account, error) {
 }
 
 // AddMessage records that m.Hash was seen at m's place. Seeing the same
-// place again refreshes flags and last_seen and clears gone_since.
+// place again refreshes its flags and clears gone_since.
 func (r *Repo) AddMessage(ctx context.Context, m *Message) error {
 	now := r.Now().Unix()
-	date := ""
-	if !m.InternalDate.IsZero() {
-		date = m.InternalDate.Format(DateLayout)
-	}
+	date, tz := placeDate(m.InternalDate)
 	err := r.withTx(ctx, func(tx *sql.Tx) error {
+		ctx := context.WithoutCancel(ctx)
+		blob, err := r.placeBlobLocked(ctx, tx, m.Hash, m.Size)
+		if err != nil {
+			return err
+		}
+		if date == nil {
+			date = r.dateHeaderLocked(ctx, m.Hash)
+		}
+		flags, err := r.flagSetLocked(ctx, tx, JoinFlags(m.Flags))
+		if err != nil {
+			return err
+		}
 		st, err := r.txStmt(ctx, sqlUpsertMessage)
 		if err != nil {
 			return err
 		}
-		args := []any{m.Folder, m.UIDValidity, m.UID, m.UIDL, m.Hash[:], m.Size, JoinFlags(m.Flags), date, m.ModSeq, now, now}
-		res, err := st.ExecContext(context.WithoutCancel(ctx), args...)
+		args := []any{m.Folder, m.UIDValidity, m.UID, m.UIDL, blob, m.Size, flags, date, tz, now}
+		res, err := st.ExecContext(ctx, args...)
 		if err != nil {
 			return err
 		}
@@ -332,10 +339,10 @@ func (r *Repo) AddMessage(ctx context.Context, m *Message) error {
 		}
 		// A gone place that comes back with other content: the archived
 		// message keeps its row under a key of its own, gone as it was.
-		if _, err := tx.ExecContext(context.WithoutCancel(ctx), sqlSetAsideMessage, m.Folder, m.UIDValidity, m.UID, m.UIDL, m.Hash[:]); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlSetAsideMessage, m.Folder, m.UIDValidity, m.UID, m.UIDL, blob); err != nil {
 			return err
 		}
-		_, err = st.ExecContext(context.WithoutCancel(ctx), args...)
+		_, err = st.ExecContext(ctx, args...)
 		return err
 	})
 	if err != nil {
@@ -344,11 +351,86 @@ func (r *Repo) AddMessage(ctx context.Context, m *Message) error {
 	return nil
 }
 
+// placeBlobLocked is the blobs id a place of h names; a message that is
+// not stored (a place recorded before its message, or whose copy is
+// missing) gets a row with pack 0, so that the place keeps its hash.
+func (r *Repo) placeBlobLocked(ctx context.Context, tx *sql.Tx, h Hash, size int64) (int64, error) {
+	id, _, err := r.blobIDLocked(ctx, h)
+	if err != nil || id != 0 {
+		return id, err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO blobs(hash, pack, offset, length, size) VALUES(?,0,0,0,?)`, h[:], size)
+	if err != nil {
+		return 0, err
+	}
+	if id, err = res.LastInsertId(); err != nil {
+		return 0, err
+	}
+	r.pending[h] = Blob{ID: id, Hash: h, Size: size}
+	return id, nil
+}
+
+// dateHeaderLocked is the Date: header of the stored message h, in Unix
+// seconds (nil: none, unreadable, or not stored): what dates a place
+// without an INTERNALDATE. A message stored in the open transaction
+// carries it; another is read back.
+func (r *Repo) dateHeaderLocked(ctx context.Context, h Hash) any {
+	if b, ok := r.pending[h]; ok {
+		if b.Pack == 0 {
+			return nil
+		}
+		if b.dateHdr != nil {
+			return b.dateHdr
+		}
+		return headerDate(r.headerOf(b).Date)
+	}
+	b := Blob{Hash: h}
+	err := r.rdb.QueryRowContext(ctx, `SELECT pack, offset, length, size FROM blobs
+		WHERE substr(hash,1,8)=substr(?1,1,8) AND hash=?1 AND pack<>0`, h[:]).Scan(&b.Pack, &b.Offset, &b.Length, &b.Size)
+	if err != nil {
+		return nil
+	}
+	return headerDate(r.headerOf(b).Date)
+}
+
+// flagSetLocked is the flagsets id of flags (JoinFlags form), made if
+// new; 0 for no flags. Ids made in the open transaction are forgotten when
+// it rolls back (tx.go).
+func (r *Repo) flagSetLocked(ctx context.Context, tx *sql.Tx, flags string) (int64, error) {
+	if flags == "" {
+		return 0, nil
+	}
+	if id, ok := r.flagIDs[flags]; ok {
+		return id, nil
+	}
+	var id int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM flagsets WHERE flags=?`, flags).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		var res sql.Result
+		if res, err = tx.ExecContext(ctx, `INSERT INTO flagsets(flags) VALUES(?)`, flags); err == nil {
+			id, err = res.LastInsertId()
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	if r.flagIDs == nil {
+		r.flagIDs = map[string]int64{}
+	}
+	r.flagIDs[flags] = id
+	return id, nil
+}
+
 // SetFlags updates the flags of the message at (folder, uidvalidity, uid).
-func (r *Repo) SetFlags(ctx context.Context, folder int64, uidvalidity, uid uint32, flags []string, modseq uint64) error {
+func (r *Repo) SetFlags(ctx context.Context, folder int64, uidvalidity, uid uint32, flags []string) error {
 	return r.withTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(context.WithoutCancel(ctx), `UPDATE messages SET flags=?, modseq=?, last_seen=? WHERE folder=? AND uidvalidity=? AND uid=? AND uidl=''`,
-			JoinFlags(flags), modseq, r.Now().Unix(), folder, uidvalidity, uid)
+		ctx := context.WithoutCancel(ctx)
+		id, err := r.flagSetLocked(ctx, tx, JoinFlags(flags))
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE messages SET flags=? WHERE folder=? AND uidvalidity=? AND uid=? AND uidl=''`,
+			id, folder, uidvalidity, uid)
 		return err
 	})
 }
@@ -410,7 +492,7 @@ func (r *Repo) PresentUIDs(ctx context.Context, folder int64, uidvalidity uint32
 
 // MessageFlags returns uid -> stored flags for the present messages of a folder.
 func (r *Repo) MessageFlags(ctx context.Context, folder int64, uidvalidity uint32) (map[uint32]string, error) {
-	rows, err := r.query(ctx, `SELECT uid, flags FROM messages WHERE folder=? AND uidvalidity=? AND uidl='' AND gone_since=0`, folder, uidvalidity)
+	rows, err := r.query(ctx, `SELECT m.uid, `+flagsSQL("m")+` FROM messages m WHERE m.folder=? AND m.uidvalidity=? AND m.uidl='' AND m.gone_since=0`, folder, uidvalidity)
 	if err != nil {
 		return nil, err
 	}

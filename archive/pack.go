@@ -33,12 +33,15 @@ func HashBytes(raw []byte) Hash { return sha256.Sum256(raw) }
 
 // Blob is one stored message: where its zstd frame lives and what it holds.
 type Blob struct {
+	ID     int64 // blobs.id (0 where not known: a message scanned from a pack)
 	Hash   Hash
 	Pack   int64 // packs.id
 	Offset int64 // of the zstd frame in the pack file
 	Length int64 // compressed length
 	Size   int64 // raw length
 	Header HeaderInfo
+
+	dateHdr any // its Date: header in Unix seconds, or nil; for the open transaction's places (index.go)
 }
 
 // skippable frame that precedes every message frame: magic, length, hash.

@@ -116,7 +116,7 @@ func (r *Repo) ClearPendingDeletes(ctx context.Context, folder int64, uidvalidit
 // pendingStmts are the statements that settle one intent, prepared
 // once per call (preparing is most of the cost of a statement).
 type pendingStmts struct {
-	restore, gone, del *sql.Stmt
+	flagset, restore, gone, del *sql.Stmt
 }
 
 func preparePending(ctx context.Context, tx *sql.Tx, gone bool) (*pendingStmts, error) {
@@ -127,9 +127,14 @@ func preparePending(ctx context.Context, tx *sql.Tx, gone bool) (*pendingStmts, 
 	var err error
 	// The archived flags go back to those recorded with the intent: a
 	// backup in between may have stored \Deleted.
-	st.restore, err = tx.PrepareContext(ctx, `UPDATE messages SET flags=p.flags FROM pending_deletes p
-		WHERE messages.folder=? AND messages.uidvalidity=? AND messages.uid=? AND messages.uidl=''
-		AND p.folder=messages.folder AND p.uidvalidity=messages.uidvalidity AND p.uid=messages.uid`)
+	st.flagset, err = tx.PrepareContext(ctx, `INSERT INTO flagsets(flags) SELECT p.flags FROM pending_deletes p
+		WHERE p.folder=? AND p.uidvalidity=? AND p.uid=? AND p.flags<>'' ON CONFLICT(flags) DO NOTHING`)
+	if err == nil {
+		st.restore, err = tx.PrepareContext(ctx, `UPDATE messages SET flags=coalesce((SELECT fs.id FROM pending_deletes p
+			JOIN flagsets fs ON fs.flags=p.flags WHERE p.folder=messages.folder AND p.uidvalidity=messages.uidvalidity AND p.uid=messages.uid), 0)
+		WHERE folder=? AND uidvalidity=? AND uid=? AND uidl='' AND EXISTS (SELECT 1 FROM pending_deletes p
+			WHERE p.folder=messages.folder AND p.uidvalidity=messages.uidvalidity AND p.uid=messages.uid)`)
+	}
 	if err == nil && gone {
 		st.gone, err = tx.PrepareContext(ctx, `UPDATE messages SET gone_since=CASE WHEN gone_since=0 THEN ? ELSE gone_since END, gone_reason=?
 			WHERE folder=? AND uidvalidity=? AND uid=? AND uidl='' AND (gone_since=0 OR gone_reason IN ('', ?))`)
@@ -145,6 +150,9 @@ func preparePending(ctx context.Context, tx *sql.Tx, gone bool) (*pendingStmts, 
 }
 
 func (st *pendingStmts) apply(ctx context.Context, folder int64, uidvalidity, uid uint32, goneAt time.Time) error {
+	if _, err := st.flagset.ExecContext(ctx, folder, uidvalidity, uid); err != nil {
+		return err
+	}
 	if _, err := st.restore.ExecContext(ctx, folder, uidvalidity, uid); err != nil {
 		return err
 	}
@@ -158,7 +166,7 @@ func (st *pendingStmts) apply(ctx context.Context, folder int64, uidvalidity, ui
 }
 
 func (st *pendingStmts) close() {
-	for _, s := range []*sql.Stmt{st.restore, st.gone, st.del} {
+	for _, s := range []*sql.Stmt{st.flagset, st.restore, st.gone, st.del} {
 		if s != nil {
 			s.Close()
 		}

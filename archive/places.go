@@ -26,8 +26,8 @@ type KeyedPlace struct {
 // message is not stored (its damaged copy was dropped by verify or
 // repair) is left out: it is not archived, and a backup fetches it again.
 func (r *Repo) POP3Places(ctx context.Context, folder int64, presentOnly bool) ([]KeyedPlace, error) {
-	q := `SELECT m.uidl, m.hash, m.size, m.flags, m.first_seen, m.gone_since FROM messages m JOIN blobs b ON b.hash=m.hash
-		WHERE m.folder=? AND m.uidvalidity=0 AND m.uid=0 AND m.uidl<>''`
+	q := `SELECT m.uidl, b.hash, m.size, ` + flagsSQL("m") + `, m.first_seen, m.gone_since FROM messages m JOIN blobs b ON b.id=m.blob
+		WHERE b.pack<>0 AND m.folder=? AND m.uidvalidity=0 AND m.uid=0 AND m.uidl<>''`
 	if presentOnly {
 		q += ` AND m.gone_since=0`
 	}
@@ -38,8 +38,8 @@ func (r *Repo) POP3Places(ctx context.Context, folder int64, presentOnly bool) (
 // key starts with prefix+"/" (an import source's places), leaving out
 // those whose message is not stored (see POP3Places).
 func (r *Repo) KeyedPlaces(ctx context.Context, account int64, folder, prefix string) ([]KeyedPlace, error) {
-	return r.keyedPlaces(ctx, `SELECT m.uidl, m.hash, m.size, m.flags, m.first_seen, m.gone_since FROM messages m
-		JOIN blobs b ON b.hash=m.hash JOIN folders f ON f.id=m.folder WHERE f.account=? AND f.name=? AND m.uidl>=? AND m.uidl<?`,
+	return r.keyedPlaces(ctx, `SELECT m.uidl, b.hash, m.size, `+flagsSQL("m")+`, m.first_seen, m.gone_since FROM messages m
+		JOIN blobs b ON b.id=m.blob JOIN folders f ON f.id=m.folder WHERE b.pack<>0 AND f.account=? AND f.name=? AND m.uidl>=? AND m.uidl<?`,
 		account, folder, prefix+"/", prefix+"0")
 }
 

@@ -29,17 +29,17 @@ type Query struct {
 	Since       time.Time      // INTERNALDATE on or after
 	Before      time.Time      // INTERNALDATE before
 	AsOf        time.Time      // state as it was then: seen by then, not gone by then
+	NoHeaders   bool           // leave Entry.Header empty (it is read from the stored message: a read per place)
 }
 
 // Messages iterates over the message places q selects, by account,
 // folder, then UID (or first_seen for POP3).
 func (r *Repo) Messages(ctx context.Context, q Query) iter.Seq2[*Entry, error] {
 	return func(yield func(*Entry, error) bool) {
-		sqlq := `SELECT m.id, m.folder, m.uidvalidity, m.uid, m.uidl, m.hash, m.size, m.flags, m.internaldate, m.modseq,
-			m.first_seen, m.last_seen, m.gone_since, m.gone_reason, a.name, f.name,
-			b.message_id, b.subject, b.sender, b.date_header, b.length
-			FROM messages m JOIN folders f ON f.id=m.folder JOIN accounts a ON a.id=f.account JOIN blobs b ON b.hash=m.hash
-			WHERE 1=1`
+		sqlq := `SELECT m.id, m.folder, m.uidvalidity, m.uid, m.uidl, b.hash, m.size, ` + flagsSQL("m") + `, m.date, m.tz,
+			m.first_seen, m.gone_since, m.gone_reason, a.name, f.name, b.length, b.pack, b.offset
+			FROM messages m JOIN folders f ON f.id=m.folder JOIN accounts a ON a.id=f.account JOIN blobs b ON b.id=m.blob
+			WHERE b.pack<>0`
 		var args []any
 		if q.Account != "" {
 			sqlq += ` AND a.name=?`
@@ -77,22 +77,23 @@ func (r *Repo) Messages(ctx context.Context, q Query) iter.Seq2[*Entry, error] {
 		for rows.Next() {
 			e := &Entry{}
 			var hash []byte
-			var flags, date string
-			var first, last, gone int64
-			err := rows.Scan(&e.ID, &e.Folder, &e.UIDValidity, &e.UID, &e.UIDL, &hash, &e.Size, &flags, &date, &e.ModSeq,
-				&first, &last, &gone, &e.GoneReason, &e.Account, &e.FolderName,
-				&e.Header.MessageID, &e.Header.Subject, &e.Header.From, &e.Header.Date, &e.Stored)
+			var flags string
+			var date, tz any
+			var first, gone, pack, off int64
+			err := rows.Scan(&e.ID, &e.Folder, &e.UIDValidity, &e.UID, &e.UIDL, &hash, &e.Size, &flags, &date, &tz,
+				&first, &gone, &e.GoneReason, &e.Account, &e.FolderName, &e.Stored, &pack, &off)
 			if err != nil {
 				yield(nil, err)
 				return
 			}
 			copy(e.Hash[:], hash)
 			e.Flags = SplitFlags(flags)
-			if date != "" {
-				e.InternalDate, _ = time.Parse(DateLayout, date)
+			var undated bool // no INTERNALDATE: dated by its Date: header, or when it was first seen
+			e.InternalDate, undated = scanPlaceDate(date, tz)
+			e.FirstSeen, e.GoneSince = fromUnix(first), fromUnix(gone)
+			if e.InternalDate.IsZero() {
+				e.InternalDate = e.FirstSeen
 			}
-			e.FirstSeen, e.LastSeen, e.GoneSince = fromUnix(first), fromUnix(last), fromUnix(gone)
-			e.InternalDate = EffectiveDate(e.InternalDate, e.Header.Date, e.FirstSeen)
 			if q.Only != nil && !q.Only[e.ID] {
 				continue
 			}
@@ -101,6 +102,17 @@ func (r *Repo) Messages(ctx context.Context, q Query) iter.Seq2[*Entry, error] {
 			}
 			if !q.Before.IsZero() && !e.InternalDate.Before(q.Before) {
 				continue
+			}
+			if !q.NoHeaders {
+				// The header fields are not in the index (FORMAT.md): read
+				// them from the stored message.
+				e.Header = r.headerOf(Blob{Hash: e.Hash, Pack: pack, Offset: off, Length: e.Stored, Size: e.Size})
+				if undated {
+					// Dated by its Date: header: shown in the header's own zone.
+					if t, ok := ParseDateHeader(e.Header.Date); ok {
+						e.InternalDate = t
+					}
+				}
 			}
 			if !yield(e, nil) {
 				return
@@ -130,7 +142,7 @@ func (r *Repo) Stats(ctx context.Context, account string) ([]FolderStats, error)
 		(SELECT count(*) FROM messages m WHERE m.folder=f.id AND m.gone_since<>0 AND ` + KeptSQL("m") + `),
 		(SELECT count(*) FROM messages m WHERE m.folder=f.id AND NOT ` + KeptSQL("m") + `),
 		(SELECT coalesce(sum(m.size),0) FROM messages m WHERE m.folder=f.id AND ` + KeptSQL("m") + `),
-		(SELECT coalesce(sum(b.length),0) FROM blobs b WHERE b.hash IN (SELECT hash FROM messages m WHERE m.folder=f.id))
+		(SELECT coalesce(sum(b.length),0) FROM blobs b WHERE b.id IN (SELECT blob FROM messages m WHERE m.folder=f.id))
 		FROM folders f JOIN accounts a ON a.id=f.account`
 	var args []any
 	if account != "" {
@@ -183,7 +195,7 @@ type Totals struct {
 // Totals sums up the repository.
 func (r *Repo) Totals(ctx context.Context) (Totals, error) {
 	var t Totals
-	err := r.rdb.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size),0), coalesce(sum(length),0) FROM blobs`).
+	err := r.rdb.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size),0), coalesce(sum(length),0) FROM blobs WHERE pack<>0`).
 		Scan(&t.Blobs, &t.RawBytes, &t.Stored)
 	if err != nil {
 		return t, err

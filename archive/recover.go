@@ -323,17 +323,34 @@ func insertScanned(ctx context.Context, tx *sql.Tx, pack int64, ms []scanned, en
 		if m.End() > end {
 			break
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO blobs(hash, pack, offset, length, size, stored_at, message_id, subject, sender, date_header)
-			VALUES(?,?,?,?,?,strftime('%s','now'),?,?,?,?) ON CONFLICT(hash) DO NOTHING`,
-			m.Hash[:], pack, m.Offset, m.Length, m.Size, m.Header.MessageID, m.Header.Subject, m.Header.From, m.Header.Date)
+		k, err := addScanned(ctx, tx, pack, m)
 		if err != nil {
 			return n, err
 		}
-		if k, _ := res.RowsAffected(); k > 0 {
-			n++
-		}
+		n += int(k)
 	}
 	return n, nil
+}
+
+// addScanned records a message found in a pack: a new blob, or the copy a
+// missing blob (pack 0) lacked; nothing when the hash is stored already.
+// It returns 1 when it recorded something.
+func addScanned(ctx context.Context, tx *sql.Tx, pack int64, m scanned) (int64, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE blobs SET pack=?, offset=?, length=?, size=?
+		WHERE substr(hash,1,8)=substr(?5,1,8) AND hash=?5 AND pack=0`, pack, m.Offset, m.Length, m.Size, m.Hash[:])
+	if err != nil {
+		return 0, err
+	}
+	if k, _ := res.RowsAffected(); k > 0 {
+		return k, nil
+	}
+	res, err = tx.ExecContext(ctx, `INSERT INTO blobs(hash, pack, offset, length, size) SELECT ?1,?2,?3,?4,?5
+		WHERE NOT EXISTS (SELECT 1 FROM blobs WHERE substr(hash,1,8)=substr(?1,1,8) AND hash=?1)`,
+		m.Hash[:], pack, m.Offset, m.Length, m.Size)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // keepAside copies bytes [from, to) of the data file at path into

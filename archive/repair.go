@@ -18,7 +18,7 @@ import (
 //	scan every data file: each whole, intact message (hash frame + zstd frame) is indexed
 //	    (a stored message whose bytes are damaged is pointed at an intact copy if there is one)
 //	an unfinished write at the end of the last data file: kept in lost+found, then cut
-//	stored messages whose bytes are lost: removed from blobs, their places marked missing;
+//	stored messages whose bytes are lost: marked missing in blobs (pack 0), and so their places;
 //	    IMAP folders go back to before the first missing UID so the next backup fetches them again
 //	messages no place refers to: put into account lost+found, folder recovered
 //	commit; check the new index
@@ -113,7 +113,7 @@ func (r *Repo) rebuildFromPacks(ctx context.Context, res *RepairResult) error {
 	sort.Strings(names)
 	return r.withTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS scanned (hash BLOB NOT NULL, pack INTEGER NOT NULL,
-			offset INTEGER NOT NULL, length INTEGER NOT NULL, size INTEGER NOT NULL, message_id TEXT, subject TEXT, sender TEXT, date_header TEXT)`); err != nil {
+			offset INTEGER NOT NULL, length INTEGER NOT NULL, size INTEGER NOT NULL, date INTEGER)`); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM temp.scanned`); err != nil {
@@ -135,7 +135,7 @@ func (r *Repo) rebuildFromPacks(ctx context.Context, res *RepairResult) error {
 			if elsewhere == "1" && p.sealed {
 				// An archive made from an off-site index: its messages
 				// are in the off-site copy; keep them as they are.
-				if _, err := tx.ExecContext(ctx, `INSERT INTO temp.scanned SELECT hash, pack, offset, length, size, '', '', '', ''
+				if _, err := tx.ExecContext(ctx, `INSERT INTO temp.scanned SELECT hash, pack, offset, length, size, NULL
 					FROM blobs WHERE pack=?`, p.id); err != nil {
 					return err
 				}
@@ -177,8 +177,8 @@ func (r *Repo) rebuildFromPacks(ctx context.Context, res *RepairResult) error {
 					res.Unchecked++
 				}
 				res.Scanned++
-				if _, err := tx.ExecContext(ctx, `INSERT INTO temp.scanned VALUES(?,?,?,?,?,?,?,?,?)`, m.Hash[:], id, m.Offset, m.Length, m.Size,
-					m.Header.MessageID, m.Header.Subject, m.Header.From, m.Header.Date); err != nil {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO temp.scanned VALUES(?,?,?,?,?,?)`, m.Hash[:], id, m.Offset, m.Length, m.Size,
+					headerDate(m.Header.Date)); err != nil {
 					return err
 				}
 			}
@@ -211,30 +211,31 @@ func (r *Repo) rebuildFromPacks(ctx context.Context, res *RepairResult) error {
 }
 
 // settleBlobs points every blob row at an intact copy of its message, or
-// removes it when there is none, and adds the messages the index lacks.
+// marks it missing (pack 0) when there is none, and adds the messages the
+// index lacks.
 func settleBlobs(ctx context.Context, tx *sql.Tx, res *RepairResult) error {
-	bad, err := tx.QueryContext(ctx, `SELECT hash FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM temp.scanned s
+	bad, err := tx.QueryContext(ctx, `SELECT id FROM blobs b WHERE b.pack<>0 AND NOT EXISTS (SELECT 1 FROM temp.scanned s
 		WHERE s.hash=b.hash AND s.pack=b.pack AND s.offset=b.offset AND s.length=b.length)`)
 	if err != nil {
 		return err
 	}
-	var hashes [][]byte
+	var ids []int64
 	for bad.Next() {
-		var h []byte
-		if err := bad.Scan(&h); err != nil {
+		var id int64
+		if err := bad.Scan(&id); err != nil {
 			bad.Close()
 			return err
 		}
-		hashes = append(hashes, h)
+		ids = append(ids, id)
 	}
 	bad.Close()
 	if err := bad.Err(); err != nil {
 		return err
 	}
-	for _, h := range hashes {
+	for _, id := range ids {
 		r, err := tx.ExecContext(ctx, `UPDATE blobs SET (pack, offset, length, size) =
 			(SELECT pack, offset, length, size FROM temp.scanned s WHERE s.hash=blobs.hash AND s.size>=0 ORDER BY pack, offset LIMIT 1)
-			WHERE hash=? AND EXISTS (SELECT 1 FROM temp.scanned s WHERE s.hash=blobs.hash AND s.size>=0)`, h)
+			WHERE id=? AND EXISTS (SELECT 1 FROM temp.scanned s WHERE s.hash=blobs.hash AND s.size>=0)`, id)
 		if err != nil {
 			return err
 		}
@@ -242,18 +243,28 @@ func settleBlobs(ctx context.Context, tx *sql.Tx, res *RepairResult) error {
 			res.Repointed++
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM blobs WHERE hash=?`, h); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE blobs SET pack=0, offset=0, length=0 WHERE id=?`, id); err != nil {
 			return err
 		}
 	}
-	r, err := tx.ExecContext(ctx, `INSERT INTO blobs(hash, pack, offset, length, size, stored_at, message_id, subject, sender, date_header)
-		SELECT hash, pack, offset, length, size, strftime('%s','now'), message_id, subject, sender, date_header
-		FROM temp.scanned s WHERE s.rowid = (SELECT min(rowid) FROM temp.scanned t WHERE t.hash=s.hash AND t.size>=0)
-		AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash=s.hash)`)
+	// Missing messages whose copy the scan found, then messages the index
+	// has no row for.
+	r, err := tx.ExecContext(ctx, `UPDATE blobs SET (pack, offset, length, size) =
+		(SELECT pack, offset, length, size FROM temp.scanned s WHERE s.hash=blobs.hash AND s.size>=0 ORDER BY pack, offset LIMIT 1)
+		WHERE pack=0 AND EXISTS (SELECT 1 FROM temp.scanned s WHERE s.hash=blobs.hash AND s.size>=0)`)
 	if err != nil {
 		return err
 	}
 	res.Indexed, _ = r.RowsAffected()
+	r, err = tx.ExecContext(ctx, `INSERT INTO blobs(hash, pack, offset, length, size)
+		SELECT hash, pack, offset, length, size
+		FROM temp.scanned s WHERE s.rowid = (SELECT min(rowid) FROM temp.scanned t WHERE t.hash=s.hash AND t.size>=0)
+		AND NOT EXISTS (SELECT 1 FROM blobs b WHERE substr(b.hash,1,8)=substr(s.hash,1,8) AND b.hash=s.hash)`)
+	if err != nil {
+		return err
+	}
+	n, _ := r.RowsAffected()
+	res.Indexed += n
 	return nil
 }
 
@@ -261,13 +272,20 @@ func settleBlobs(ctx context.Context, tx *sql.Tx, res *RepairResult) error {
 // (so backups fetch them again) and gives a place to every stored message
 // that has none.
 func (r *Repo) settlePlaces(ctx context.Context, tx *sql.Tx, res *RepairResult) error {
+	// A place whose blob row was lost with a damaged page of the old
+	// index: its message is unknown (hash X''), and missing.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO blobs(id, hash, pack, offset, length, size)
+		SELECT m.blob, X'', 0, 0, 0, max(m.size) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id=m.blob)
+		GROUP BY m.blob`); err != nil {
+		return err
+	}
 	missing, err := markMissing(ctx, tx)
 	if err != nil {
 		return err
 	}
 	res.Missing = missing
 	var n int64
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.hash=b.hash)`).Scan(&n); err != nil || n == 0 {
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM blobs b WHERE b.pack<>0 AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.blob=b.id)`).Scan(&n); err != nil || n == 0 {
 		return err
 	}
 	now := r.clock().Unix()
@@ -279,10 +297,12 @@ func (r *Repo) settlePlaces(ctx context.Context, tx *sql.Tx, res *RepairResult) 
 		SELECT id, ?, ?, ? FROM accounts WHERE name=? ON CONFLICT(account, name) DO NOTHING`, RecoveredFolder, now, now, RecoveredAccount); err != nil {
 		return err
 	}
-	ins, err := tx.ExecContext(ctx, `INSERT INTO messages(folder, uidvalidity, uid, uidl, hash, size, first_seen, last_seen)
+	// Dated by their Date: header (tz NULL), as the scan read it.
+	ins, err := tx.ExecContext(ctx, `INSERT INTO messages(folder, uidvalidity, uid, uidl, blob, size, date, first_seen)
 		SELECT (SELECT f.id FROM folders f JOIN accounts a ON a.id=f.account WHERE a.name=? AND f.name=?), 0, 0,
-			'repair:' || lower(hex(b.hash)), b.hash, b.size, b.stored_at, b.stored_at
-		FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.hash=b.hash)`, RecoveredAccount, RecoveredFolder)
+			'repair:' || lower(hex(b.hash)), b.id, b.size,
+			(SELECT s.date FROM temp.scanned s WHERE s.hash=b.hash AND s.date IS NOT NULL LIMIT 1), ?
+		FROM blobs b WHERE b.pack<>0 AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.blob=b.id)`, RecoveredAccount, RecoveredFolder, now)
 	if err != nil {
 		return err
 	}
@@ -290,15 +310,19 @@ func (r *Repo) settlePlaces(ctx context.Context, tx *sql.Tx, res *RepairResult) 
 	return nil
 }
 
-// markMissing deals with the places whose message has no blob (its bytes
-// were lost): each IMAP folder's checkpoint goes back to before its first
-// such UID, so that the next backup fetches it again from the server.
-// (POP3 and import places without a blob already count as not archived.)
-// It returns the places, described.
+// missingSQL is the condition on messages m of a place whose message is
+// not stored.
+const missingSQL = `coalesce((SELECT b.pack FROM blobs b WHERE b.id=m.blob), 0)=0`
+
+// markMissing deals with the places whose message is not stored (its
+// bytes were lost): each IMAP folder's checkpoint goes back to before its
+// first such UID, so that the next backup fetches it again from the
+// server. (POP3 and import places without a stored message already count
+// as not archived.) It returns the places, described.
 func markMissing(ctx context.Context, tx *sql.Tx) ([]string, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT a.name, f.name, m.uidvalidity, m.uid, m.uidl FROM messages m
 		JOIN folders f ON f.id=m.folder JOIN accounts a ON a.id=f.account
-		WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash=m.hash) ORDER BY a.name, f.name, m.uid`)
+		WHERE `+missingSQL+` ORDER BY a.name, f.name, m.uid`)
 	if err != nil {
 		return nil, err
 	}
@@ -318,9 +342,9 @@ func markMissing(ctx context.Context, tx *sql.Tx) ([]string, error) {
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE folders SET highest_modseq=0, last_uid=min(last_uid, (SELECT min(m.uid)-1 FROM messages m
 		WHERE m.folder=folders.id AND m.uidvalidity=folders.uidvalidity AND m.uidl='' AND m.uid>0 AND m.gone_since=0
-		AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash=m.hash)))
+		AND `+missingSQL+`))
 		WHERE EXISTS (SELECT 1 FROM messages m WHERE m.folder=folders.id AND m.uidvalidity=folders.uidvalidity AND m.uidl='' AND m.uid>0 AND m.gone_since=0
-		AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash=m.hash))`)
+		AND `+missingSQL+`)`)
 	return out, err
 }
 
@@ -339,7 +363,8 @@ func (r *Repo) MarkMissing(ctx context.Context, hashes []Hash) ([]string, error)
 	var out []string
 	err := r.withTx(ctx, func(tx *sql.Tx) error {
 		for _, h := range hashes {
-			if _, err := tx.ExecContext(context.WithoutCancel(ctx), `DELETE FROM blobs WHERE hash=?`, h[:]); err != nil {
+			if _, err := tx.ExecContext(context.WithoutCancel(ctx), `UPDATE blobs SET pack=0, offset=0, length=0
+				WHERE substr(hash,1,8)=substr(?1,1,8) AND hash=?1`, h[:]); err != nil {
 				return err
 			}
 		}

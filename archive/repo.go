@@ -80,6 +80,7 @@ type Repo struct {
 	packSize int64
 	clock    func() time.Time // Options.Now
 	pending  map[Hash]Blob    // blobs added in the open transaction
+	flagIDs  map[string]int64 // flagsets ids by text (index.go)
 	dirty    bool
 	indexer  *searchIndexer // writes search.db; nil when read-only (searchindexer.go)
 	closed   bool
@@ -243,7 +244,7 @@ func (r *Repo) openDB(ctx context.Context) error {
 		}
 		wdb.SetMaxOpenConns(1)
 		r.wdb = wdb
-		if err := migrateSchema(ctx, wdb); err != nil {
+		if err := migrateSchema(ctx, wdb, r.report); err != nil {
 			return fmt.Errorf("index %s: %w", path, err)
 		}
 		if r.seq, err = commitSeq(ctx, wdb); err != nil {
@@ -275,8 +276,20 @@ func (r *Repo) openDB(ctx context.Context) error {
 		}
 		return fmt.Errorf("index %s: cannot read format version: %w", path, err)
 	}
-	if n, _ := strconv.Atoi(v); n != FormatVersion {
-		return fmt.Errorf("archive %s has format version %s; this mailkeep reads version %d", r.dir, v, FormatVersion)
+	// A reader of a version 1 archive reads it through the shim of
+	// upgrade.go; the first writer upgrades it.
+	if n, _ := strconv.Atoi(v); n != FormatVersion && !(n == 1 && r.readOnly) {
+		return fmt.Errorf("archive %s has format version %s; this mailkeep reads versions 1 and %d", r.dir, v, FormatVersion)
+	}
+	if !r.readOnly {
+		// The marker names the version (an upgrade rewrites it after its
+		// commit: killed in between, the next writer does).
+		marker := filepath.Join(r.dir, "mailkeep-archive")
+		if b, err := os.ReadFile(marker); err == nil && string(b) != formatMarker {
+			if err := writeFileAtomic(marker, []byte(formatMarker), 0o600); err != nil {
+				return fmt.Errorf("archive %s: %w", r.dir, err)
+			}
+		}
 	}
 	return nil
 }

@@ -80,8 +80,10 @@ func (r *Repo) CheckIndex(ctx context.Context) ([]string, error) {
 }
 
 // salvageTables are copied from a damaged index in this order (foreign
-// keys); blobs and packs are rebuilt from the data files instead.
-var salvageTables = []string{"accounts", "folders", "messages", "runs", "ledger", "pending_deletes"}
+// keys). blobs rows are copied too, for their ids (a place names its
+// message by blobs.id) and then checked against the data files; packs are
+// rebuilt from the data files.
+var salvageTables = []string{"accounts", "folders", "flagsets", "blobs", "messages", "runs", "ledger", "pending_deletes"}
 
 // salvage copies what can still be read from the damaged index at path.
 func (r *Repo) salvage(ctx context.Context, path string, res *RepairResult) {

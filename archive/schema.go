@@ -4,17 +4,20 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/mailkeep/mailkeep/internal/progress"
 )
 
 // FormatVersion is the version of the on-disk format described in FORMAT.md.
 // Readers refuse a repository whose version they do not know.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // formatMarker is the content of DIR/mailkeep-archive, so a directory can be
 // recognised as an archive without opening the database.
-const formatMarker = "mailkeep archive\nversion 1\nsee archive/FORMAT.md in the mailkeep sources\n"
+const formatMarker = "mailkeep archive\nversion 2\nsee archive/FORMAT.md in the mailkeep sources\n"
 
 const schemaSQL = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -28,18 +31,18 @@ CREATE TABLE IF NOT EXISTS packs (
 	sealed INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS blobs (
-	hash        BLOB PRIMARY KEY,
-	pack        INTEGER NOT NULL REFERENCES packs(id),
-	offset      INTEGER NOT NULL,
-	length      INTEGER NOT NULL,
-	size        INTEGER NOT NULL,
-	stored_at   INTEGER NOT NULL,
-	message_id  TEXT NOT NULL DEFAULT '',
-	subject     TEXT NOT NULL DEFAULT '',
-	sender      TEXT NOT NULL DEFAULT '',
-	date_header TEXT NOT NULL DEFAULT ''
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS blobs_message_id ON blobs(message_id);
+	id     INTEGER PRIMARY KEY,
+	hash   BLOB NOT NULL,
+	pack   INTEGER NOT NULL,
+	offset INTEGER NOT NULL,
+	length INTEGER NOT NULL,
+	size   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS blobs_hash ON blobs(substr(hash, 1, 8));
+CREATE TABLE IF NOT EXISTS flagsets (
+	id    INTEGER PRIMARY KEY,
+	flags TEXT NOT NULL UNIQUE
+);
 CREATE TABLE IF NOT EXISTS accounts (
 	id         INTEGER PRIMARY KEY,
 	name       TEXT NOT NULL UNIQUE,
@@ -65,23 +68,22 @@ CREATE TABLE IF NOT EXISTS folders (
 	UNIQUE(account, name)
 );
 CREATE TABLE IF NOT EXISTS messages (
-	id           INTEGER PRIMARY KEY,
-	folder       INTEGER NOT NULL REFERENCES folders(id),
-	uidvalidity  INTEGER NOT NULL,
-	uid          INTEGER NOT NULL,
-	uidl         TEXT NOT NULL DEFAULT '',
-	hash         BLOB NOT NULL,
-	size         INTEGER NOT NULL,
-	flags        TEXT NOT NULL DEFAULT '',
-	internaldate TEXT NOT NULL DEFAULT '',
-	modseq       INTEGER NOT NULL DEFAULT 0,
-	first_seen   INTEGER NOT NULL,
-	last_seen    INTEGER NOT NULL,
-	gone_since   INTEGER NOT NULL DEFAULT 0,
-	gone_reason  TEXT NOT NULL DEFAULT '',
+	id          INTEGER PRIMARY KEY,
+	folder      INTEGER NOT NULL REFERENCES folders(id),
+	uidvalidity INTEGER NOT NULL,
+	uid         INTEGER NOT NULL,
+	uidl        TEXT NOT NULL DEFAULT '',
+	blob        INTEGER NOT NULL,
+	size        INTEGER NOT NULL,
+	flags       INTEGER NOT NULL DEFAULT 0,
+	date        INTEGER,
+	tz          INTEGER,
+	first_seen  INTEGER NOT NULL,
+	gone_since  INTEGER NOT NULL DEFAULT 0,
+	gone_reason TEXT NOT NULL DEFAULT '',
 	UNIQUE(folder, uidvalidity, uid, uidl)
 );
-CREATE INDEX IF NOT EXISTS messages_hash ON messages(hash);
+CREATE INDEX IF NOT EXISTS messages_blob ON messages(blob);
 CREATE TABLE IF NOT EXISTS runs (
 	id        INTEGER PRIMARY KEY,
 	account   TEXT NOT NULL,
@@ -134,17 +136,34 @@ CREATE VIRTUAL TABLE IF NOT EXISTS search.search_fts USING fts5(hfrom, hto, hcc,
 // brings an older index up to date. It runs when a writer opens. Additions
 // that version 1 readers can ignore go here, after schemaSQL; anything
 // that changes the meaning of a table raises FormatVersion instead.
-func migrateSchema(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, schemaSQL); err != nil {
+func migrateSchema(ctx context.Context, db *sql.DB, report progress.Reporter) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`); err != nil {
 		return err
 	}
 	var v string
 	err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key='format_version'`).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := db.ExecContext(ctx, schemaSQL); err != nil {
+			return err
+		}
 		_, err = db.ExecContext(ctx, `INSERT INTO meta(key,value) VALUES('format_version',?),('created_at',?)`,
 			strconv.Itoa(FormatVersion), time.Now().UTC().Format(time.RFC3339))
+		if err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	case v == "1":
+		// The first writer of a version 1 archive upgrades it in place
+		// (upgrade.go), in one transaction: killed, it leaves version 1.
+		if err := upgradeV1(ctx, db, report); err != nil {
+			return fmt.Errorf("upgrade from format version 1: %w", err)
+		}
+	case v != strconv.Itoa(FormatVersion):
+		return fmt.Errorf("format version %s; this mailkeep reads version %d", v, FormatVersion)
 	}
-	if err != nil {
+	if _, err := db.ExecContext(ctx, schemaSQL); err != nil {
 		return err
 	}
 	// commit_seq numbers the index's commits (see the commit file in

@@ -181,7 +181,7 @@ func (r *Repo) openWith(src io.Reader) (io.Reader, error) {
 func (r *Repo) CanRead(ctx context.Context) error {
 	var b Blob
 	var hash []byte
-	err := r.rdb.QueryRowContext(ctx, `SELECT hash, pack, offset, length FROM blobs ORDER BY pack DESC, offset DESC LIMIT 1`).
+	err := r.rdb.QueryRowContext(ctx, `SELECT hash, pack, offset, length FROM blobs WHERE pack<>0 ORDER BY id DESC LIMIT 1`).
 		Scan(&hash, &b.Pack, &b.Offset, &b.Length)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil

@@ -290,7 +290,7 @@ func (r *Repo) moveBlob(ctx context.Context, f *os.File, b Blob) (int64, error) 
 			return 0, r.abortLocked(fmt.Errorf("write %s: %w", p.path, err))
 		}
 	}
-	if _, err := r.tx.Exec(`UPDATE blobs SET pack=?, offset=?, length=? WHERE hash=?`, p.id, off, length, b.Hash[:]); err != nil {
+	if _, err := r.tx.Exec(`UPDATE blobs SET pack=?, offset=?, length=? WHERE substr(hash,1,8)=substr(?4,1,8) AND hash=?4`, p.id, off, length, b.Hash[:]); err != nil {
 		return 0, r.abortLocked(fmt.Errorf("index: %w", err))
 	}
 	r.dirty = true

@@ -76,9 +76,9 @@ func checkSearchVersion(ctx context.Context, db *sql.DB) error {
 func (r *Repo) SearchUnindexed(ctx context.Context) (int64, error) {
 	var n int64
 	err := r.rdb.QueryRowContext(ctx, `SELECT count(*) FROM blobs b
-		WHERE NOT EXISTS (SELECT 1 FROM search.search_docs d WHERE d.hash=b.hash)`).Scan(&n)
+		WHERE b.pack<>0 AND NOT EXISTS (SELECT 1 FROM search.search_docs d WHERE d.hash=b.hash)`).Scan(&n)
 	if err != nil && strings.Contains(err.Error(), "no such table") {
-		err = r.rdb.QueryRowContext(ctx, `SELECT count(*) FROM blobs`).Scan(&n)
+		err = r.rdb.QueryRowContext(ctx, `SELECT count(*) FROM blobs WHERE pack<>0`).Scan(&n)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("index: %w", err)
@@ -109,12 +109,12 @@ func (r *Repo) BuildSearchIndex(ctx context.Context, rep progress.Reporter) erro
 		doc    *mailtext.Doc
 		err    error
 	}
-	last := []byte{}
+	var last int64
 	progress.Send(rep, progress.Event{Kind: progress.FolderStart, Account: "search", Folder: "index", Total: total})
 	defer progress.Send(rep, progress.Event{Kind: progress.FolderDone, Account: "search", Folder: "index"})
 	for {
-		rows, err := r.rdb.QueryContext(ctx, `SELECT b.hash, b.pack, b.offset, b.length, b.size, b.stored_at FROM blobs b
-			WHERE b.hash>? AND NOT EXISTS (SELECT 1 FROM search.search_docs d WHERE d.hash=b.hash) ORDER BY b.hash LIMIT 500`, last)
+		rows, err := r.rdb.QueryContext(ctx, `SELECT b.id, b.hash, b.pack, b.offset, b.length, b.size FROM blobs b
+			WHERE b.id>? AND b.pack<>0 AND NOT EXISTS (SELECT 1 FROM search.search_docs d WHERE d.hash=b.hash) ORDER BY b.id LIMIT 500`, last)
 		if err != nil {
 			return fmt.Errorf("index: %w", err)
 		}
@@ -122,12 +122,12 @@ func (r *Repo) BuildSearchIndex(ctx context.Context, rep progress.Reporter) erro
 		for rows.Next() {
 			j := &job{}
 			var h []byte
-			if err := rows.Scan(&h, &j.b.Pack, &j.b.Offset, &j.b.Length, &j.b.Size, &j.stored); err != nil {
+			if err := rows.Scan(&last, &h, &j.b.Pack, &j.b.Offset, &j.b.Length, &j.b.Size); err != nil {
 				rows.Close()
 				return fmt.Errorf("index: %w", err)
 			}
 			copy(j.b.Hash[:], h)
-			last = h
+			j.stored = r.Now().Unix() // what dates a message without a usable Date: header
 			batch = append(batch, j)
 		}
 		rows.Close()

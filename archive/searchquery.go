@@ -289,7 +289,7 @@ func (q *SearchQuery) whereFTS() (string, []any, string, bool, error) {
 			conds = append(conds, not(`d.attachments>0`, t.Neg))
 		case "is":
 			f := isFlags[strings.ToLower(t.Value)]
-			c := `(' '||m.flags||' ') LIKE ?`
+			c := `(' '||` + flagsSQL("m") + `||' ') LIKE ?`
 			if f.set == t.Neg {
 				c = "NOT " + c
 			}
@@ -350,9 +350,10 @@ func (r *Repo) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) {
 		from = `FROM search.search_fts s CROSS JOIN search.search_docs d ON d.id=s.rowid`
 		order = `s.rowid`
 	}
-	sqlq := `SELECT m.id, m.folder, m.uid, m.uidl, m.hash, m.size, m.flags, m.gone_since, m.gone_reason,
-		a.name, f.name, d.date, (SELECT sender FROM blobs WHERE hash=d.hash), (SELECT subject FROM blobs WHERE hash=d.hash)
-		` + from + ` CROSS JOIN messages m ON m.hash=d.hash CROSS JOIN folders f ON f.id=m.folder CROSS JOIN accounts a ON a.id=f.account
+	sqlq := `SELECT m.id, m.folder, m.uid, m.uidl, b.hash, m.size, ` + flagsSQL("m") + `, m.gone_since, m.gone_reason,
+		a.name, f.name, d.date, b.pack, b.offset, b.length, b.size
+		` + from + ` CROSS JOIN blobs b ON substr(b.hash,1,8)=substr(d.hash,1,8) AND b.hash=d.hash AND b.pack<>0
+		CROSS JOIN messages m ON m.blob=b.id CROSS JOIN folders f ON f.id=m.folder CROSS JOIN accounts a ON a.id=f.account
 		WHERE ` + where + ` ORDER BY ` + order + ` DESC`
 	if q.Limit > 0 {
 		sqlq += ` LIMIT ` + strconv.Itoa(q.Limit)
@@ -371,11 +372,17 @@ func (r *Repo) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) {
 		var hash []byte
 		var flags string
 		var gone, date int64
+		var b Blob
 		if err := rows.Scan(&h.ID, &h.FolderID, &h.UID, &h.UIDL, &hash, &h.Size, &flags, &gone, &h.GoneReason,
-			&h.Account, &h.Folder, &date, &h.From, &h.Subject); err != nil {
+			&h.Account, &h.Folder, &date, &b.Pack, &b.Offset, &b.Length, &b.Size); err != nil {
 			return nil, fmt.Errorf("index: %w", err)
 		}
 		copy(h.Hash[:], hash)
+		b.Hash = h.Hash
+		// Sender and subject are read from the stored message (they are
+		// not in the index).
+		hi := r.headerOf(b)
+		h.From, h.Subject = hi.From, hi.Subject
 		h.Flags = SplitFlags(flags)
 		h.GoneSince = fromUnix(gone)
 		h.Date = time.Unix(date, 0)

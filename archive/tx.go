@@ -175,6 +175,7 @@ func (r *Repo) abortLocked(cause error) error {
 		r.tx = nil
 	}
 	r.pending = nil
+	r.flagIDs = nil // some may have been made in the rolled-back transaction
 	if r.pack != nil {
 		if err := r.pack.truncate(r.pack.committed); err != nil {
 			r.pack.close()

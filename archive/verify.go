@@ -78,10 +78,10 @@ func (r *Repo) Verify(ctx context.Context, account string, progress VerifyProgre
 		return nil, err
 	}
 
-	q := `SELECT hash, pack, offset, length, size FROM blobs`
+	q := `SELECT hash, pack, offset, length, size FROM blobs WHERE pack<>0`
 	var args []any
 	if account != "" {
-		q += ` WHERE hash IN (SELECT m.hash FROM messages m JOIN folders f ON f.id=m.folder JOIN accounts a ON a.id=f.account WHERE a.name=?)`
+		q += ` AND id IN (SELECT m.blob FROM messages m JOIN folders f ON f.id=m.folder JOIN accounts a ON a.id=f.account WHERE a.name=?)`
 		args = append(args, account)
 	}
 	var total int64
@@ -89,7 +89,9 @@ func (r *Repo) Verify(ctx context.Context, account string, progress VerifyProgre
 	if err := r.rdb.QueryRowContext(ctx, cq, args...).Scan(&total); err != nil {
 		return nil, err
 	}
-	q += ` ORDER BY pack, offset`
+	// Blob ids follow the order messages were appended in: close to
+	// pack and offset order (sequential reads), without a sort.
+	q += ` ORDER BY id`
 	rows, err := r.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -221,7 +223,7 @@ func (r *Repo) openBlobStream(b Blob, f *os.File) (io.ReadCloser, error) {
 func (r *Repo) missingPlaces(ctx context.Context, account string) ([]string, error) {
 	q := `SELECT a.name, f.name, m.uidvalidity, m.uid, m.uidl FROM messages m
 		JOIN folders f ON f.id=m.folder JOIN accounts a ON a.id=f.account
-		WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash=m.hash)`
+		LEFT JOIN blobs b ON b.id=m.blob WHERE coalesce(b.pack,0)=0`
 	var args []any
 	if account != "" {
 		q += ` AND a.name=?`
@@ -247,7 +249,8 @@ func (r *Repo) missingPlaces(ctx context.Context, account string) ([]string, err
 // places names every place that held message h, for damage reports.
 func (r *Repo) places(ctx context.Context, h Hash) ([]string, error) {
 	rows, err := r.rdb.QueryContext(ctx, `SELECT a.name, f.name, m.uidvalidity, m.uid, m.uidl FROM messages m
-		JOIN folders f ON f.id=m.folder JOIN accounts a ON a.id=f.account WHERE m.hash=? ORDER BY a.name, f.name, m.uid`, h[:])
+		JOIN folders f ON f.id=m.folder JOIN accounts a ON a.id=f.account JOIN blobs b ON b.id=m.blob
+		WHERE substr(b.hash,1,8)=substr(?1,1,8) AND b.hash=?1 ORDER BY a.name, f.name, m.uid`, h[:])
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,7 @@ func (r *Repo) VerifyMessages(ctx context.Context, hashes []Hash) (map[Hash]erro
 	var lookup []Hash
 	r.mu.Lock()
 	for _, h := range hashes {
-		if b, ok := r.pending[h]; ok {
+		if b, ok := r.pending[h]; ok && b.Pack != 0 {
 			blobs = append(blobs, b)
 		} else {
 			lookup = append(lookup, h)
@@ -32,10 +32,13 @@ func (r *Repo) VerifyMessages(ctx context.Context, hashes []Hash) (map[Hash]erro
 	for start := 0; start < len(lookup); start += chunk {
 		part := lookup[start:min(start+chunk, len(lookup))]
 		args := make([]any, len(part))
+		want := make(map[Hash]bool, len(part))
 		for i, h := range part {
-			args[i] = h[:]
+			args[i] = h[:8]
+			want[h] = true
 		}
-		q := `SELECT hash, pack, offset, length, size FROM blobs WHERE hash IN (?` + strings.Repeat(",?", len(part)-1) + `)`
+		// By the hash's first 8 bytes (the index blobs_hash), then the whole hash.
+		q := `SELECT hash, pack, offset, length, size FROM blobs WHERE pack<>0 AND substr(hash,1,8) IN (?` + strings.Repeat(",?", len(part)-1) + `)`
 		rows, err := r.rdb.QueryContext(ctx, q, args...)
 		if err != nil {
 			return nil, fmt.Errorf("index: %w", err)
@@ -48,6 +51,9 @@ func (r *Repo) VerifyMessages(ctx context.Context, hashes []Hash) (map[Hash]erro
 				return nil, fmt.Errorf("index: %w", err)
 			}
 			copy(b.Hash[:], hash)
+			if !want[b.Hash] || found[b.Hash] {
+				continue
+			}
 			found[b.Hash] = true
 			blobs = append(blobs, b)
 		}

@@ -185,7 +185,7 @@ func (b *imapBackup) record(fx *folderRun, it *item) error {
 		size = int64(len(it.raw))
 	}
 	m := &archive.Message{Folder: fx.f.ID, UIDValidity: fx.f.UIDValidity, UID: it.uid, Hash: it.hash, Size: size,
-		Flags: it.flags, InternalDate: it.date, ModSeq: it.modseq}
+		Flags: it.flags, InternalDate: it.date}
 	if fx.u.untrusted {
 		// No UIDVALIDITY: the place is the content itself, never an UID
 		// that might name another message next time.

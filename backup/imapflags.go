@@ -35,7 +35,7 @@ func (b *imapBackup) syncFlags(fx *folderRun, oldLast uint32, modseq uint64) err
 		if !ok || archive.JoinFlags(flags) == old {
 			return nil
 		}
-		if err := b.repo.SetFlags(b.ctx, f.ID, f.UIDValidity, uid, flags, buf.ModSeq); err != nil {
+		if err := b.repo.SetFlags(b.ctx, f.ID, f.UIDValidity, uid, flags); err != nil {
 			return err
 		}
 		fx.fr.Flags++

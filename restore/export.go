@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"os"
 	"strconv"
 	"sync"
@@ -265,7 +264,7 @@ func exportRun(ctx context.Context, repo *archive.Repo, o *ExportOptions, rep pr
 			}
 		}()
 	}
-	q := archive.Query{Account: o.Account, IncludeGone: o.IncludeDeleted, Since: o.Since, Before: o.Before, Only: o.Only}
+	q := archive.Query{Account: o.Account, IncludeGone: o.IncludeDeleted, Since: o.Since, Before: o.Before, Only: o.Only, NoHeaders: true}
 	var iterErr error
 	for e, err := range repo.Messages(ctx, q) {
 		if err != nil {
@@ -344,11 +343,7 @@ func exportOne(ctx context.Context, repo *archive.Repo, w mailfmt.Writer, f *arc
 		return err
 	}
 	defer done()
-	date := e.InternalDate
-	if date.IsZero() {
-		// POP3 has no INTERNALDATE: the Date: header is the next best.
-		date, _ = mail.ParseDate(e.Header.Date)
-	}
+	date := e.InternalDate // for POP3 (no INTERNALDATE): the Date: header's (archive.Messages)
 	// The ID makes a message's file name: the same message (place and
 	// bytes) always gets the same one.
 	id := e.Hash.String()[:12]

@@ -528,7 +528,7 @@ func TestExportAgain(t *testing.T) {
 					folderID = f.ID
 				}
 			}
-			if err := repo.SetFlags(ctx, folderID, 7, inbox.uid, []string{`\Flagged`, `\Seen`}, 0); err != nil {
+			if err := repo.SetFlags(ctx, folderID, 7, inbox.uid, []string{`\Flagged`, `\Seen`}); err != nil {
 				t.Fatal(err)
 			}
 			raw := []byte("Subject: new since the first export\r\n\r\nnew\r\n")

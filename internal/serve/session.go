@@ -109,7 +109,7 @@ func (s *session) load(mb *mailbox) ([]*msg, error) {
 		return nil, nil
 	}
 	var out []*msg
-	for e, err := range s.srv.opts.Repo.Messages(s.ctx(), archive.Query{FolderID: mb.folder.ID}) {
+	for e, err := range s.srv.opts.Repo.Messages(s.ctx(), archive.Query{FolderID: mb.folder.ID, NoHeaders: true}) {
 		if err != nil {
 			return nil, no(imap.ResponseCodeServerBug, "archive: "+err.Error())
 		}
