@@ -490,25 +490,6 @@ func (r *Repo) PresentUIDs(ctx context.Context, folder int64, uidvalidity uint32
 	return out, rows.Err()
 }
 
-// MessageFlags returns uid -> stored flags for the present messages of a folder.
-func (r *Repo) MessageFlags(ctx context.Context, folder int64, uidvalidity uint32) (map[uint32]string, error) {
-	rows, err := r.query(ctx, `SELECT m.uid, `+flagsSQL("m")+` FROM messages m WHERE m.folder=? AND m.uidvalidity=? AND m.uidl='' AND m.gone_since=0`, folder, uidvalidity)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[uint32]string{}
-	for rows.Next() {
-		var u uint32
-		var f string
-		if err := rows.Scan(&u, &f); err != nil {
-			return nil, err
-		}
-		out[u] = f
-	}
-	return out, rows.Err()
-}
-
 // Pending reports whether there are uncommitted changes.
 func (r *Repo) Pending() bool {
 	r.mu.Lock()

@@ -30,7 +30,7 @@ func (b *imapBackup) syncFlags(fx *folderRun, oldLast uint32, modseq uint64) err
 	fc := b.conn.Fetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: imap.UID(oldLast)}}, opts)
 	return imapconn.EachMessage(fc, func(buf *imapclient.FetchMessageBuffer) error {
 		uid := uint32(buf.UID)
-		old, ok := stored[uid]
+		old, ok := stored.Get(uid)
 		flags := imapconn.FlagStrings(buf.Flags)
 		if !ok || archive.JoinFlags(flags) == old {
 			return nil
