@@ -103,11 +103,14 @@ func (r *Repo) salvage(ctx context.Context, path string, res *RepairResult) {
 	}
 	defer conn.ExecContext(ctx, `DETACH DATABASE old`)
 	for _, t := range salvageTables {
-		cols, err := commonColumns(ctx, conn, t)
+		cols, err := commonColumns(ctx, conn, t, "main", t)
 		if err != nil || len(cols) == 0 {
 			if err != nil {
 				res.Unsalvaged = append(res.Unsalvaged, t+": "+err.Error())
 			}
+			continue
+		}
+		if t == "messages" && r.salvageV1(ctx, conn, res) { // upgrade_salvage.go
 			continue
 		}
 		if t == "pending_deletes" {
@@ -116,15 +119,16 @@ func (r *Repo) salvage(ctx context.Context, path string, res *RepairResult) {
 				continue
 			}
 		}
-		n, lost := copyRows(ctx, conn, t, cols)
+		n, lost := copyRows(ctx, conn, "old."+t, "main."+t, cols)
 		res.Salvaged[t] = n
 		res.Unsalvaged = append(res.Unsalvaged, lost...)
 	}
 }
 
-// commonColumns lists the columns table t has in both indexes.
-func commonColumns(ctx context.Context, conn *sql.Conn, t string) ([]string, error) {
-	get := func(schema string) (map[string]bool, []string, error) {
+// commonColumns lists the columns table t of the old index has in table
+// dst of schema (main: the same table in the new index).
+func commonColumns(ctx context.Context, conn *sql.Conn, t, schema, dst string) ([]string, error) {
+	get := func(schema, t string) (map[string]bool, []string, error) {
 		rows, err := conn.QueryContext(ctx, `SELECT name FROM pragma_table_info(?, ?)`, t, schema)
 		if err != nil {
 			return nil, nil, err
@@ -142,11 +146,11 @@ func commonColumns(ctx context.Context, conn *sql.Conn, t string) ([]string, err
 		}
 		return set, order, rows.Err()
 	}
-	_, oldCols, err := get("old")
+	_, oldCols, err := get("old", t)
 	if err != nil {
 		return nil, err
 	}
-	mine, _, err := get("main")
+	mine, _, err := get(schema, dst)
 	if err != nil {
 		return nil, err
 	}
@@ -159,17 +163,19 @@ func commonColumns(ctx context.Context, conn *sql.Conn, t string) ([]string, err
 	return out, nil
 }
 
-// copyRows copies table t from the old index, in stretches of rows and
-// then row by row where a stretch cannot be read (a damaged page).
-func copyRows(ctx context.Context, conn *sql.Conn, t string, cols []string) (int64, []string) {
+// copyRows copies table src (old.TABLE) of the old index into dst, in
+// stretches of rows and then row by row where a stretch cannot be read (a
+// damaged page).
+func copyRows(ctx context.Context, conn *sql.Conn, src, dst string, cols []string) (int64, []string) {
+	t := strings.TrimPrefix(src, "old.")
 	list := strings.Join(cols, ", ")
-	ins := `INSERT OR IGNORE INTO main.` + t + `(` + list + `) SELECT ` + list + ` FROM old.` + t
+	ins := `INSERT OR IGNORE INTO ` + dst + `(` + list + `) SELECT ` + list + ` FROM ` + src
 	if res, err := conn.ExecContext(ctx, ins); err == nil {
 		n, _ := res.RowsAffected()
 		return n, nil
 	}
 	var lo, hi sql.NullInt64
-	if err := conn.QueryRowContext(ctx, `SELECT min(rowid), max(rowid) FROM old.`+t).Scan(&lo, &hi); err != nil {
+	if err := conn.QueryRowContext(ctx, `SELECT min(rowid), max(rowid) FROM `+src).Scan(&lo, &hi); err != nil {
 		return 0, []string{t + ": unreadable: " + err.Error()}
 	}
 	var total, bad int64
