@@ -102,15 +102,20 @@ func (r *Repo) salvage(ctx context.Context, path string, res *RepairResult) {
 		return
 	}
 	defer conn.ExecContext(ctx, `DETACH DATABASE old`)
+	v1 := oldIsV1(ctx, conn)
 	for _, t := range salvageTables {
+		if v1 && (t == "blobs" || t == "messages") {
+			// A version 1 index: converted as it is salvaged (upgrade_salvage.go).
+			if t == "messages" {
+				r.salvageV1(ctx, conn, res)
+			}
+			continue
+		}
 		cols, err := commonColumns(ctx, conn, t, "main", t)
 		if err != nil || len(cols) == 0 {
 			if err != nil {
 				res.Unsalvaged = append(res.Unsalvaged, t+": "+err.Error())
 			}
-			continue
-		}
-		if t == "messages" && r.salvageV1(ctx, conn, res) { // upgrade_salvage.go
 			continue
 		}
 		if t == "pending_deletes" {

@@ -37,13 +37,14 @@ func openIndexDB(dsn, dir string, how int, writer bool) (*sql.DB, error) {
 	if how == dbWriter {
 		attach = path
 	}
-	return sql.OpenDB(&attachConnector{dsn: dsn, search: path, attach: attach, writer: writer}), nil
+	return sql.OpenDB(&attachConnector{dsn: dsn, search: path, attach: attach, writer: writer, how: how}), nil
 }
 
 type attachConnector struct {
 	dsn, search string
 	attach      string // what ATTACH is given: search, or its read-only URI
 	writer      bool
+	how         int // dbWriter, dbReader, dbImmutable
 }
 
 func (c *attachConnector) Driver() driver.Driver { return &sqlite.Driver{} }
@@ -52,6 +53,14 @@ func (c *attachConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := (&sqlite.Driver{}).Open(c.dsn)
 	if err != nil {
 		return nil, err
+	}
+	if !c.writer && c.how != dbWriter {
+		// A reader of a version 1 archive reads it through the shim
+		// (upgrade_shim.go); a writer's readers see it upgraded.
+		if err := shimV1(ctx, conn); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("index: version 1 reader views: %w", err)
+		}
 	}
 	if !c.writer {
 		if _, err := os.Stat(c.search); err != nil {

@@ -19,74 +19,36 @@ import (
 
 // Upgrading a version 1 index to version 2, in place (FORMAT.md,
 // "Upgrading from version 1"). The first writer does it when it opens
-// (openDB, before anything else touches the index), and so does
+// (migrateSchema, before anything else touches the index), and so does
 // 'mailkeep repair --upgrade' (Upgrade):
 //
 //	meta.format_version = 1:
 //	    one transaction: the v1 blobs and messages renamed aside (their indexes dropped);
-//	        the v2 tables made; blobs (ids in pack, offset order, the Date header parsed),
-//	        a blobs row for every missing message, flagsets, messages (same ids);
+//	        the v2 tables made; blobs (ids in pack, offset order), a blobs row of pack 0
+//	        for every missing message, flagsets, messages (same ids; dates as integers,
+//	        a place without an INTERNALDATE dated by its Date: header);
 //	        the v1 tables dropped; format_version 2
 //	    VACUUM (the v1 pages go: the file shrinks)
-//	the marker rewritten atomically ("version 2"), also when only that was left to do
+//	the marker rewritten atomically ("version 2", openDB), also when only that was left to do
 //
 // Killed anywhere, the index is version 1 (the transaction did not commit)
 // or version 2, both valid; the next writer does what is left.
 
-// upgradeSchemaSQL makes the version 2 tables the conversion fills.
-// It must be the v2 DDL of schema.go (IF NOT EXISTS everywhere): the
-// tables that do not change are there already and stay as they are.
-var upgradeSchemaSQL = schemaV2SpecSQL
-
-// upgradeMarker is the marker file of a version 2 archive.
-var upgradeMarker = "mailkeep archive\nversion 2\nsee archive/FORMAT.md in the mailkeep sources\n"
-
-// schemaV2SpecSQL is version 2's DDL as the spec gives it, until schema.go has it.
-const schemaV2SpecSQL = `
-CREATE TABLE IF NOT EXISTS blobs (
-	id     INTEGER PRIMARY KEY,
-	hash   BLOB NOT NULL,
-	pack   INTEGER NOT NULL,
-	offset INTEGER NOT NULL,
-	length INTEGER NOT NULL,
-	size   INTEGER NOT NULL,
-	date   INTEGER
-);
-CREATE INDEX IF NOT EXISTS blobs_hash ON blobs(substr(hash, 1, 8));
-CREATE TABLE IF NOT EXISTS flagsets (
-	id    INTEGER PRIMARY KEY,
-	flags TEXT NOT NULL UNIQUE
-);
-CREATE TABLE IF NOT EXISTS messages (
-	id          INTEGER PRIMARY KEY,
-	folder      INTEGER NOT NULL REFERENCES folders(id),
-	uidvalidity INTEGER NOT NULL,
-	uid         INTEGER NOT NULL,
-	uidl        TEXT NOT NULL DEFAULT '',
-	blob        INTEGER NOT NULL,
-	size        INTEGER NOT NULL,
-	flags       INTEGER NOT NULL DEFAULT 0,
-	date        INTEGER,
-	tz          INTEGER,
-	modseq      INTEGER NOT NULL DEFAULT 0,
-	first_seen  INTEGER NOT NULL,
-	last_seen   INTEGER NOT NULL,
-	gone_since  INTEGER NOT NULL DEFAULT 0,
-	gone_reason TEXT NOT NULL DEFAULT '',
-	UNIQUE(folder, uidvalidity, uid, uidl)
-);
-CREATE INDEX IF NOT EXISTS messages_blob ON messages(blob);
-`
+// upgradeSchemaSQL makes the version 2 tables the conversion fills:
+// schema.go's (IF NOT EXISTS everywhere), so the tables that do not
+// change stay as they are.
+const upgradeSchemaSQL = schemaSQL
 
 // UpgradeResult says what an upgrade of the index did.
 type UpgradeResult struct {
-	From, To    int   // format versions; equal when there was nothing to do
-	Messages    int64 // message places converted
-	Blobs       int64 // stored messages converted
-	Missing     int64 // messages without a stored copy (missing places), given a blobs row of pack 0
-	Flagsets    int64 // distinct flag lists
-	BytesBefore int64 // index.db before
-	BytesAfter  int64 // and after (VACUUM)
+	From, To    int    // format versions; equal when there was nothing to do
+	Messages    int64  // message places converted
+	Blobs       int64  // stored messages converted
+	Missing     int64  // messages without a stored copy (missing places), given a blobs row of pack 0
+	Flagsets    int64  // distinct flag lists
+	Index       string // index.db
+	BytesBefore int64  // index.db before
+	BytesAfter  int64  // and after (VACUUM)
 	Took        time.Duration
 }
 
@@ -169,31 +131,31 @@ func indexVersion(ctx context.Context, q interface {
 	return n, nil
 }
 
-// upgradeIndex brings the index of the archive in dir, open as the writer
-// pool db (one connection), to version 2 when it is version 1, and makes
-// the marker say version 2 when the index is (an upgrade killed after its
-// commit). It returns nil when there was nothing to do.
-func upgradeIndex(ctx context.Context, db *sql.DB, dir string, report progress.Reporter) (*UpgradeResult, error) {
-	v, err := indexVersion(ctx, db)
-	if err != nil {
+// upgradeV1 upgrades the version 1 index open as the writer pool db (one
+// connection) to version 2 (migrateSchema calls it; the writer rewrites
+// the marker after it).
+func upgradeV1(ctx context.Context, db *sql.DB, report progress.Reporter) error {
+	_, err := convertIndex(ctx, db, report)
+	return err
+}
+
+// convertIndex upgrades the index open as db when it is version 1, and
+// returns nil when it is not.
+func convertIndex(ctx context.Context, db *sql.DB, report progress.Reporter) (*UpgradeResult, error) {
+	if v, err := indexVersion(ctx, db); err != nil || v != 1 {
 		return nil, err
-	}
-	switch v {
-	case 1:
-	case 2:
-		return nil, ensureMarker(dir)
-	default:
-		return nil, nil // new (migrateSchema makes it) or unknown (openDB refuses it)
 	}
 	ctx = context.WithoutCancel(ctx) // once begun, it finishes or rolls back, never half-runs a statement
 	start := time.Now()
-	path := filepath.Join(dir, "index.db")
-	res := &UpgradeResult{From: 1, To: 2, BytesBefore: fileSize(path)}
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
+	var seq int
+	var schema, path string
+	conn.QueryRowContext(ctx, `SELECT seq, name, file FROM pragma_database_list WHERE name='main'`).Scan(&seq, &schema, &path)
+	res := &UpgradeResult{From: 1, To: 2, Index: path, BytesBefore: fileSize(path)}
 	var places int64
 	conn.QueryRowContext(ctx, `SELECT count(*) FROM messages`).Scan(&places)
 	progress.Send(report, progress.Event{Kind: progress.Info, Total: places,
@@ -267,10 +229,6 @@ func upgradeIndex(ctx context.Context, db *sql.DB, dir string, report progress.R
 			Text: "upgrade: could not compact the index (VACUUM): " + err.Error() + "; it is upgraded, only larger than it needs to be"})
 	}
 	upgradeStep("checkpointed")
-	if err := ensureMarker(dir); err != nil {
-		return nil, fmt.Errorf("upgrade: marker: %w", err)
-	}
-	upgradeStep("marker")
 	res.BytesAfter, res.Took = fileSize(path), time.Since(start)
 	progress.Send(report, progress.Event{Kind: progress.Info, Total: res.Messages,
 		Text: fmt.Sprintf("index upgraded to format version 2: %d message places, %d stored messages in %.1fs; index.db %s -> %s",
@@ -278,13 +236,13 @@ func upgradeIndex(ctx context.Context, db *sql.DB, dir string, report progress.R
 	return res, nil
 }
 
-// ensureMarker makes the marker file say version 2 (written atomically).
+// ensureMarker makes the marker file name this format version (written atomically).
 func ensureMarker(dir string) error {
 	path := filepath.Join(dir, "mailkeep-archive")
-	if b, err := os.ReadFile(path); err == nil && string(b) == upgradeMarker {
+	if b, err := os.ReadFile(path); err == nil && string(b) == formatMarker {
 		return nil
 	}
-	return writeFileAtomic(path, []byte(upgradeMarker), 0o600)
+	return writeFileAtomic(path, []byte(formatMarker), 0o600)
 }
 
 func fileSize(path string) int64 {
@@ -321,24 +279,28 @@ func convertV1(ctx context.Context, tx execer, src string, salvage bool, report 
 	}{
 		// Ids in (pack, offset) order: reading messages by blob id reads the
 		// data files front to back.
-		{"blobs", `INSERT INTO main.blobs(hash, pack, offset, length, size, date)
-			SELECT hash, pack, offset, length, size, mailkeep_v1_header_date(date_header) FROM ` + src + `.v1_blobs ORDER BY pack, offset`, &n.blobs, ""},
+		{"blobs", `INSERT INTO main.blobs(hash, pack, offset, length, size)
+			SELECT hash, pack, offset, length, size FROM ` + src + `.v1_blobs ORDER BY pack, offset`, &n.blobs, ""},
 		// A missing place (its hash has no stored copy) gets a blobs row
 		// without a place in the data files: pack 0.
-		{"missing", `INSERT INTO main.blobs(hash, pack, offset, length, size, date)
-			SELECT m.hash, 0, 0, 0, max(m.size), NULL FROM ` + src + `.v1_messages m
+		{"missing", `INSERT INTO main.blobs(hash, pack, offset, length, size)
+			SELECT m.hash, 0, 0, 0, max(m.size) FROM ` + src + `.v1_messages m
 			WHERE NOT EXISTS (SELECT 1 FROM ` + src + `.v1_blobs b WHERE b.hash=m.hash)
 			GROUP BY m.hash ORDER BY min(m.id)`, &n.missing, "blobs"},
 		// The commonest flag lists get the smallest ids.
 		{"flagsets", `INSERT OR IGNORE INTO main.flagsets(flags)
 			SELECT flags FROM ` + src + `.v1_messages WHERE flags<>'' GROUP BY flags ORDER BY count(*) DESC, flags`, &n.flagsets, ""},
+		// A place without an INTERNALDATE (or with one version 1 readers
+		// could not read) is dated by its message's Date: header, tz NULL,
+		// as version 1 readers dated it.
 		{"messages", `INSERT ` + orIgnore + `INTO main.messages(id, folder, uidvalidity, uid, uidl, blob, size, flags, date, tz,
-				modseq, first_seen, last_seen, gone_since, gone_reason)
+				first_seen, gone_since, gone_reason)
 			SELECT m.id, m.folder, m.uidvalidity, m.uid, m.uidl,
 				(SELECT b.id FROM main.blobs b WHERE substr(b.hash, 1, 8)=substr(m.hash, 1, 8) AND b.hash=m.hash ORDER BY b.pack=0, b.id LIMIT 1),
 				m.size, coalesce((SELECT fs.id FROM main.flagsets fs WHERE fs.flags=m.flags), 0),
-				mailkeep_v1_date(m.internaldate), mailkeep_v1_zone(m.internaldate),
-				m.modseq, m.first_seen, m.last_seen, m.gone_since, m.gone_reason
+				coalesce(mailkeep_v1_date(m.internaldate),
+					(SELECT mailkeep_v1_header_date(b.date_header) FROM ` + src + `.v1_blobs b WHERE b.hash=m.hash)),
+				mailkeep_v1_zone(m.internaldate), m.first_seen, m.gone_since, m.gone_reason
 			FROM ` + src + `.v1_messages m ORDER BY m.id`, &n.messages, "messages"},
 	}
 	for _, s := range steps {
@@ -429,9 +391,9 @@ func Upgrade(ctx context.Context, dir string, opts *Options) (*UpgradeResult, er
 		db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 		db.Close()
 	}()
-	res, err := upgradeIndex(ctx, db, dir, o.Report)
+	res, err := convertIndex(ctx, db, o.Report)
 	if err != nil {
-		return nil, fmt.Errorf("index %s: %w", path, err)
+		return nil, fmt.Errorf("index %s: upgrade from format version 1: %w", path, err)
 	}
 	if res == nil {
 		v, err := indexVersion(ctx, db)
@@ -441,7 +403,10 @@ func Upgrade(ctx context.Context, dir string, opts *Options) (*UpgradeResult, er
 		if v != 2 {
 			return nil, fmt.Errorf("index %s has format version %d; this mailkeep upgrades version 1 to 2", path, v)
 		}
-		res = &UpgradeResult{From: v, To: v}
+		res = &UpgradeResult{From: v, To: v, Index: path}
+	}
+	if err := ensureMarker(dir); err != nil {
+		return nil, fmt.Errorf("archive %s: marker: %w", dir, err)
 	}
 	return res, nil
 }

@@ -47,21 +47,18 @@ DELETE FROM temp.v1_blobs;
 DELETE FROM temp.v1_messages;
 `
 
-// salvageV1 salvages blobs and messages of the old index (schema old on
-// conn) when it is version 1 and the new one is not; it reports whether
-// it did (false: messages are copied as the other tables are).
-func (r *Repo) salvageV1(ctx context.Context, conn *sql.Conn, res *RepairResult) bool {
-	oldCols, err := commonColumns(ctx, conn, "messages", "old", "messages")
-	if err != nil || !isV1Messages(oldCols) {
-		return false
-	}
-	mainCols, err := commonColumns(ctx, conn, "messages", "main", "messages")
-	if err != nil || isV1Messages(mainCols) {
-		return false
-	}
+// oldIsV1 reports whether the damaged index (schema old on conn) is version 1.
+func oldIsV1(ctx context.Context, conn *sql.Conn) bool {
+	cols, err := commonColumns(ctx, conn, "messages", "old", "messages")
+	return err == nil && isV1Messages(cols)
+}
+
+// salvageV1 salvages blobs and messages of a version 1 old index into
+// the new one, converted.
+func (r *Repo) salvageV1(ctx context.Context, conn *sql.Conn, res *RepairResult) {
 	if _, err := conn.ExecContext(ctx, v1SalvageSQL); err != nil {
 		res.Unsalvaged = append(res.Unsalvaged, "messages: "+err.Error())
-		return true
+		return
 	}
 	defer conn.ExecContext(ctx, `DROP TABLE IF EXISTS temp.v1_blobs; DROP TABLE IF EXISTS temp.v1_messages`)
 	for _, t := range []string{"blobs", "messages"} {
@@ -84,7 +81,7 @@ func (r *Repo) salvageV1(ctx context.Context, conn *sql.Conn, res *RepairResult)
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		res.Unsalvaged = append(res.Unsalvaged, "messages: "+err.Error())
-		return true
+		return
 	}
 	n, err := convertV1(ctx, tx, "temp", true, r.report, nil)
 	if err == nil {
@@ -93,8 +90,7 @@ func (r *Repo) salvageV1(ctx context.Context, conn *sql.Conn, res *RepairResult)
 	if err != nil {
 		tx.Rollback()
 		res.Unsalvaged = append(res.Unsalvaged, fmt.Sprintf("messages: version 1 rows: %v", err))
-		return true
+		return
 	}
 	res.Salvaged["messages"] = n.messages
-	return true
 }

@@ -49,9 +49,9 @@ func TestUpgradeScale(t *testing.T) {
 		}
 	}
 	t.Logf("made a version 1 index of %d messages in %.1fs: %s", n, time.Since(t0).Seconds(), mib(fileSize(filepath.Join(dir, "index.db"))))
-	res, err := upgradeIndex(ctx, db, dir, &testLog{t})
+	res, err := convertIndex(ctx, db, &testLog{t})
 	if err != nil || res.Messages != int64(n) {
-		t.Fatalf("upgradeIndex() = %+v, %v", res, err)
+		t.Fatalf("convertIndex() = %+v, %v", res, err)
 	}
 	t.Logf("upgraded %d messages in %.1fs: index.db %s -> %s (%d bytes a message)", n, res.Took.Seconds(),
 		mib(res.BytesBefore), mib(res.BytesAfter), res.BytesAfter/int64(n))

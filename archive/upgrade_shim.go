@@ -10,17 +10,21 @@ import (
 // version 1 rows in version 2's columns. SQLite resolves an unqualified
 // table name in temp first, so every reader query sees them instead of
 // main's tables. The values differ in type only, which the readers accept
-// (they scan dates and flags as any): blobs.id is the hash itself (joins
-// on b.id = m.blob still match), dates are version 1's text (the Date
-// header, INTERNALDATE), tz is NULL, messages.flags is the flag text and
-// flagsets is empty. The views only read; TEMP objects live in the
+// (they scan dates and flags as any, encode.go): blobs.id is the hash
+// itself (joins on b.id = m.blob still match), messages.date is version
+// 1's text (the INTERNALDATE, or for a place without one its message's
+// Date: header, as version 2 dates it), tz is NULL, messages.flags is the
+// flag text and flagsets is empty. A missing place (no blobs row in
+// version 1) has no blobs row here either: joins leave it out, as
+// version 2 readers leave out pack 0. The views only read; TEMP objects live in the
 // connection's own memory, so read-only and immutable connections take them.
 const v1ShimSQL = `
 CREATE TEMP VIEW IF NOT EXISTS blobs AS
-	SELECT hash AS id, hash, pack, offset, length, size, date_header AS date FROM main.blobs;
+	SELECT hash AS id, hash, pack, offset, length, size FROM main.blobs;
 CREATE TEMP VIEW IF NOT EXISTS messages AS
-	SELECT id, folder, uidvalidity, uid, uidl, hash AS blob, size, flags, internaldate AS date, NULL AS tz,
-		modseq, first_seen, last_seen, gone_since, gone_reason FROM main.messages;
+	SELECT id, folder, uidvalidity, uid, uidl, hash AS blob, size, flags,
+		CASE WHEN internaldate<>'' THEN internaldate ELSE (SELECT b.date_header FROM main.blobs b WHERE b.hash=m.hash) END AS date,
+		NULL AS tz, first_seen, gone_since, gone_reason FROM main.messages m;
 CREATE TEMP TABLE IF NOT EXISTS flagsets (id INTEGER PRIMARY KEY, flags TEXT);
 `
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"database/sql/driver"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -77,18 +76,15 @@ func TestUpgradeV1SQL(t *testing.T) {
 	db := openWriterDB(t, dir)
 	untouched := dumpTables(t, db)
 	rep := &lines{}
-	res, err := upgradeIndex(ctx, db, dir, rep)
+	res, err := convertIndex(ctx, db, rep)
 	if err != nil {
-		t.Fatalf("upgradeIndex() = %v", err)
+		t.Fatalf("convertIndex() = %v", err)
 	}
 	if res == nil || res.From != 1 || res.To != 2 || res.Messages != int64(len(fx.places)) || res.Blobs != int64(fx.blobs) || res.Missing != 1 || res.Flagsets != 4 {
-		t.Fatalf("upgradeIndex() = %+v; want 1 -> 2, %d places, %d blobs, 1 missing, 4 flagsets", res, len(fx.places), fx.blobs)
+		t.Fatalf("convertIndex() = %+v; want 1 -> 2, %d places, %d blobs, 1 missing, 4 flagsets", res, len(fx.places), fx.blobs)
 	}
 	if v, err := indexVersion(ctx, db); err != nil || v != 2 {
 		t.Fatalf("format_version = %d, %v; want 2", v, err)
-	}
-	if b, _ := os.ReadFile(filepath.Join(dir, "mailkeep-archive")); string(b) != upgradeMarker {
-		t.Fatalf("marker = %q, want %q", b, upgradeMarker)
 	}
 	if after := fileSize(path); after >= before || res.BytesAfter != after || res.BytesBefore != before {
 		t.Fatalf("index.db %d -> %d bytes (result %d -> %d); want it smaller after VACUUM", before, after, res.BytesBefore, res.BytesAfter)
@@ -113,7 +109,7 @@ func TestUpgradeV1SQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := db.Query(`SELECT id, hash, pack, offset, length, size, date FROM blobs ORDER BY id`)
+	rows, err := db.Query(`SELECT id, hash, pack, offset, length, size FROM blobs ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +123,7 @@ func TestUpgradeV1SQL(t *testing.T) {
 	for rows.Next() {
 		var id, pk, off, length, size int64
 		var h []byte
-		var date sql.NullInt64
-		if err := rows.Scan(&id, &h, &pk, &off, &length, &size, &date); err != nil {
+		if err := rows.Scan(&id, &h, &pk, &off, &length, &size); err != nil {
 			t.Fatal(err)
 		}
 		seen++
@@ -141,8 +136,8 @@ func TestUpgradeV1SQL(t *testing.T) {
 			t.Fatalf("blob %d: hash %x is no message of the fixture", id, h)
 		}
 		if pk == 0 {
-			if name != "M" || off != 0 || length != 0 || size != int64(len(fx.raw["M"])) || date.Valid {
-				t.Fatalf("pack-0 blob %d = %s off %d len %d size %d date %v; want the missing M, size %d, no date", id, name, off, length, size, date, len(fx.raw["M"]))
+			if name != "M" || off != 0 || length != 0 || size != int64(len(fx.raw["M"])) {
+				t.Fatalf("pack-0 blob %d = %s off %d len %d size %d; want the missing M, size %d", id, name, off, length, size, len(fx.raw["M"]))
 			}
 			continue
 		}
@@ -153,10 +148,6 @@ func TestUpgradeV1SQL(t *testing.T) {
 		if raw, err := dec.DecodeAll(pack[off:off+length], nil); err != nil || !bytes.Equal(raw, fx.raw[name]) || size != int64(len(raw)) {
 			t.Fatalf("blob %d (%s) does not read back byte-exact: %v", id, name, err)
 		}
-		want, ok := ParseDateHeader(ParseHeader(fx.raw[name]).Date)
-		if date.Valid != ok || (ok && date.Int64 != want.Unix()) {
-			t.Fatalf("blob %d (%s) date = %v; want %v (%v)", id, name, date, want.Unix(), ok)
-		}
 	}
 	rows.Close()
 	if seen != fx.blobs+1 {
@@ -165,7 +156,7 @@ func TestUpgradeV1SQL(t *testing.T) {
 
 	// messages: same ids and columns; blob, flags, date and zone encoded.
 	rows, err = db.Query(`SELECT m.id, f.name, a.name, m.uidvalidity, m.uid, m.uidl, b.hash, b.pack, m.size, m.flags, coalesce(fs.flags, ''),
-		m.date, m.tz, m.modseq, m.first_seen, m.last_seen, m.gone_since, m.gone_reason
+		m.date, m.tz, m.first_seen, m.gone_since, m.gone_reason
 		FROM messages m JOIN blobs b ON b.id=m.blob JOIN folders f ON f.id=m.folder JOIN accounts a ON a.id=f.account
 		LEFT JOIN flagsets fs ON fs.id=m.flags ORDER BY m.id`)
 	if err != nil {
@@ -179,7 +170,7 @@ func TestUpgradeV1SQL(t *testing.T) {
 		var flags string
 		var date, tz sql.NullInt64
 		if err := rows.Scan(&p.id, &p.folder, &p.account, &p.uidvalidity, &p.uid, &p.uidl, &h, &pk, &size, &flagID, &flags,
-			&date, &tz, &p.modseq, &p.first, &p.last, &p.gone, &p.reason); err != nil {
+			&date, &tz, &p.first, &p.gone, &p.reason); err != nil {
 			t.Fatal(err)
 		}
 		if i >= len(fx.places) {
@@ -193,11 +184,16 @@ func TestUpgradeV1SQL(t *testing.T) {
 		if Hash(h) != fx.hash(w.msg) || size != int64(len(fx.raw[w.msg])) || (pk == 0) != w.missing {
 			t.Fatalf("place %d: blob %x pack %d size %d; want %s (missing %v)", w.id, h, pk, size, w.msg, w.missing)
 		}
-		if wt, ok := parseV1Date(w.date); date.Valid != ok || tz.Valid != ok ||
-			(ok && (date.Int64 != wt.Unix() || time.Unix(date.Int64, 0).In(time.FixedZone("", int(tz.Int64)*60)).Format(DateLayout) != w.date)) {
-			t.Fatalf("place %d: date %v tz %v; want %q", w.id, date, tz, w.date)
+		// An INTERNALDATE as it was, zone and all; a place without one
+		// dated by its message's Date: header (tz NULL), if readable.
+		if wt, ok := parseV1Date(w.date); ok {
+			if !date.Valid || !tz.Valid || date.Int64 != wt.Unix() || time.Unix(date.Int64, 0).In(time.FixedZone("", int(tz.Int64)*60)).Format(DateLayout) != w.date {
+				t.Fatalf("place %d: date %v tz %v; want %q", w.id, date, tz, w.date)
+			}
+		} else if ht, ok := ParseDateHeader(ParseHeader(fx.raw[w.msg]).Date); date.Valid != ok || tz.Valid || (ok && date.Int64 != ht.Unix()) {
+			t.Fatalf("place %d (no INTERNALDATE): date %v tz %v; want its Date: header %v (%v), no zone", w.id, date, tz, ht, ok)
 		}
-		p.msg, p.flags, p.date, p.missing = w.msg, w.flags, w.date, w.missing
+		p.msg, p.flags, p.date, p.missing, p.modseq, p.last = w.msg, w.flags, w.date, w.missing, w.modseq, w.last
 		if p != w {
 			t.Fatalf("place %d = %+v\nwant %+v", w.id, p, w)
 		}
@@ -208,27 +204,8 @@ func TestUpgradeV1SQL(t *testing.T) {
 	}
 
 	// Done is done: a second run has nothing to do.
-	if res, err := upgradeIndex(ctx, db, dir, nil); err != nil || res != nil {
-		t.Fatalf("upgradeIndex() again = %+v, %v; want nothing to do", res, err)
-	}
-}
-
-// TestUpgradeMarkerOnly: an upgrade killed after its commit left the
-// marker saying version 1; the next writer only rewrites it.
-func TestUpgradeMarkerOnly(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	writeV1Fixture(t, dir, 0)
-	db := openWriterDB(t, dir)
-	if _, err := upgradeIndex(ctx, db, dir, nil); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "mailkeep-archive"), []byte(v1Marker), 0o600)
-	if res, err := upgradeIndex(ctx, db, dir, nil); err != nil || res != nil {
-		t.Fatalf("upgradeIndex() = %+v, %v; want only the marker", res, err)
-	}
-	if b, _ := os.ReadFile(filepath.Join(dir, "mailkeep-archive")); string(b) != upgradeMarker {
-		t.Fatalf("marker = %q, want version 2", b)
+	if res, err := convertIndex(ctx, db, nil); err != nil || res != nil {
+		t.Fatalf("convertIndex() again = %+v, %v; want nothing to do", res, err)
 	}
 }
 
@@ -238,13 +215,13 @@ type readerRow struct {
 	UID                 int64
 	UIDL, Flags, Reason string
 	Hash                string
-	Date, HeaderDate    string
+	Date                string
 }
 
 // v2ReaderQuery is written as the version 2 readers write theirs.
 const v2ReaderQuery = `SELECT m.id, m.uid, m.uidl, b.hash, m.size,
 	coalesce((SELECT fs.flags FROM flagsets fs WHERE fs.id=m.flags), nullif(m.flags, 0), ''),
-	m.date, m.tz, b.date, m.gone_since, m.gone_reason
+	m.date, m.tz, m.gone_since, m.gone_reason
 	FROM messages m JOIN blobs b ON b.id=m.blob JOIN folders f ON f.id=m.folder
 	WHERE b.pack<>0 ORDER BY f.name, m.uidvalidity, m.uid, m.id`
 
@@ -261,24 +238,15 @@ func readerRows(t *testing.T, q interface {
 	for rows.Next() {
 		var r readerRow
 		var h []byte
-		var date, tz, hdate any
-		if err := rows.Scan(&r.ID, &r.UID, &r.UIDL, &h, &r.Size, &r.Flags, &date, &tz, &hdate, &r.Gone, &r.Reason); err != nil {
+		var date, tz any
+		if err := rows.Scan(&r.ID, &r.UID, &r.UIDL, &h, &r.Size, &r.Flags, &date, &tz, &r.Gone, &r.Reason); err != nil {
 			t.Fatal(err)
 		}
 		r.Hash = fmt.Sprintf("%x", h)
-		switch d := date.(type) {
-		case int64:
-			r.Date = time.Unix(d, 0).In(time.FixedZone("", int(tz.(int64))*60)).Format(DateLayout)
-		case string:
-			r.Date = d // version 1: the text, with its zone
-		}
-		switch d := hdate.(type) {
-		case int64:
-			r.HeaderDate = fmt.Sprint(d)
-		case string:
-			if t, ok := ParseDateHeader(d); ok {
-				r.HeaderDate = fmt.Sprint(t.Unix())
-			}
+		d, undated := scanPlaceDate(date, tz) // as Messages reads them (encode.go)
+		r.Date = fmt.Sprintf("%d %v", d.Unix(), undated)
+		if !undated {
+			r.Date = d.Format(DateLayout)
 		}
 		out = append(out, r)
 	}
@@ -297,14 +265,15 @@ func fileSum(t *testing.T, path string) [32]byte {
 	return sha256.Sum256(b)
 }
 
-// TestV1ReaderShimSQL: through the shim, a version 1 index answers a
-// version 2 reader's query as its upgraded copy does, and is not changed.
+// TestV1ReaderShimSQL: through the shim (every reader connection gets it,
+// openIndexDB), a version 1 index answers a version 2 reader's query as
+// its upgraded copy does, and is not changed.
 func TestV1ReaderShimSQL(t *testing.T) {
 	ctx := context.Background()
 	v1dir, v2dir := t.TempDir(), t.TempDir()
 	writeV1Fixture(t, v1dir, 20)
 	writeV1Fixture(t, v2dir, 20)
-	if _, err := upgradeIndex(ctx, openWriterDB(t, v2dir), v2dir, nil); err != nil {
+	if _, err := convertIndex(ctx, openWriterDB(t, v2dir), nil); err != nil {
 		t.Fatal(err)
 	}
 	v2db, err := sql.Open("sqlite", sqliteDSN(filepath.Join(v2dir, "index.db"), dbReader))
@@ -330,9 +299,6 @@ func TestV1ReaderShimSQL(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			if err := conn.Raw(func(dc any) error { return shimV1(ctx, dc.(driver.Conn)) }); err != nil {
-				t.Fatalf("shimV1() = %v", err)
-			}
 			got := readerRows(t, conn)
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("through the shim:\n%+v\nupgraded:\n%+v", got, want)
