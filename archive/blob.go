@@ -13,8 +13,6 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
-
-	"github.com/mailkeep/mailkeep/internal/mailtext"
 )
 
 // HasBlob reports whether a message with this hash is stored (committed or
@@ -65,7 +63,6 @@ type Prepared struct {
 	Exists bool // already in the archive when prepared
 	header HeaderInfo
 	frame  []byte
-	doc    *mailtext.Doc // for the search index (search.go)
 }
 
 // Prepare hashes raw and compresses it if the archive does not hold it.
@@ -80,7 +77,6 @@ func (r *Repo) Prepare(ctx context.Context, raw []byte) (*Prepared, error) {
 		return p, nil
 	}
 	p.header = ParseHeader(raw)
-	p.doc = searchDoc(raw)
 	p.frame = r.enc.EncodeAll(raw, make([]byte, 0, len(raw)/2+64))
 	if p.frame, err = r.sealFrame(p.frame); err != nil { // seal.go
 		return nil, err
@@ -93,7 +89,7 @@ func (r *Repo) Put(ctx context.Context, p *Prepared) (bool, error) {
 	if p.Exists {
 		return false, nil
 	}
-	return r.putFrame(ctx, p.Hash, p.Size, p.header, p.doc, p.frame, nil)
+	return r.putFrame(ctx, p.Hash, p.Size, p.header, p.frame, nil)
 }
 
 // PutMessage stores raw unless a message with the same bytes is already
@@ -160,15 +156,13 @@ func (r *Repo) PutMessageReader(ctx context.Context, src io.Reader, size int64) 
 	if ok, err := r.HasBlob(ctx, h); err != nil || ok {
 		return h, n, false, err
 	}
-	// A message this large is mostly attachments: its header and the
-	// start of its body are what the search index gets.
-	added, err := r.putFrame(ctx, h, n, ParseHeader(head.buf), searchDoc(head.buf), nil, tf)
+	added, err := r.putFrame(ctx, h, n, ParseHeader(head.buf), nil, tf)
 	return h, n, added, err
 }
 
 // putFrame appends one compressed message (frame, or the whole of file)
 // to the open pack and records it in the open transaction.
-func (r *Repo) putFrame(ctx context.Context, h Hash, size int64, hi HeaderInfo, doc *mailtext.Doc, frame []byte, file *os.File) (bool, error) {
+func (r *Repo) putFrame(ctx context.Context, h Hash, size int64, hi HeaderInfo, frame []byte, file *os.File) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
@@ -220,8 +214,8 @@ func (r *Repo) putFrame(ctx context.Context, h Hash, size int64, hi HeaderInfo, 
 			}
 		}
 	}
-	if err == nil && doc != nil && r.indexer != nil {
-		r.indexer.add(h, doc, r.Now()) // searchindexer.go: beside the writer, flushed by Commit
+	if err == nil && r.indexer != nil {
+		r.indexer.note(b.ID) // searchindexer.go: its text is indexed after it is stored
 	}
 	if err != nil {
 		return false, r.abortLocked(fmt.Errorf("index: %w", err))

@@ -326,6 +326,7 @@ func (r *Repo) Close() error {
 	}
 	r.mu.Unlock()
 	if r.indexer != nil {
+		r.indexFresh() // searchindexer.go: the text of what this writer stored, unless too many
 		r.indexer.close()
 	}
 	r.packsMu.Lock()

@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mailkeep/mailkeep/internal/mailtext"
@@ -18,10 +16,9 @@ import (
 
 // The search index: for every stored message a search_docs row (its date
 // and whether it has attachments) and its decoded text in search_fts
-// (FTS5). Messages are indexed once, by hash, in the same transaction
-// that stores them; the places (account, folder, flags) are joined in at
-// query time. An archive made before the index has it built once by
-// BuildSearchIndex.
+// (FTS5). Messages are indexed once, by hash; the places (account,
+// folder, flags) are joined in at query time. Messages are indexed after they are stored, not while
+// (searchindexer.go); BuildSearchIndex adds whatever the index lacks.
 
 const (
 	// The id is the date shifted left by 20 bits plus a counter (docKey):
@@ -30,6 +27,9 @@ const (
 	sqlInsertDoc = `INSERT INTO search.search_docs(id, hash, date, attachments)
 		SELECT coalesce(max(id)+1, ?1), ?2, ?3, ?4 FROM search.search_docs WHERE id BETWEEN ?1 AND ?1+1048575
 		ON CONFLICT(hash) DO NOTHING`
+	// When a message was first archived: the date of one without a
+	// usable Date: header (now, for one no place names any more).
+	sqlFirstSeen = `coalesce((SELECT min(m.first_seen) FROM messages m WHERE m.blob=b.id), strftime('%s','now'))`
 	sqlInsertFTS = `INSERT INTO search.search_fts(rowid, hfrom, hto, hcc, subject, body)
 		SELECT id, hfrom, hto, hcc, subject, body FROM main.stage ORDER BY id`
 )
@@ -87,98 +87,58 @@ func (r *Repo) SearchUnindexed(ctx context.Context) (int64, error) {
 }
 
 // BuildSearchIndex indexes every stored message the search index lacks,
-// reading them back from the packs on all cores, and commits every few
-// hundred: interrupted, it goes on where it stopped the next time.
-// rep (may be nil) gets a FolderStart with the total, an Item per
-// message and a FolderDone, for account "search" and folder "index".
+// reading them back from the packs (indexStream: text extracted on all
+// cores beside the FTS5 inserts), committing every few hundred:
+// interrupted, it goes on where it stopped the next time. rep (may be
+// nil) gets a FolderStart with the total, an Item per message and a
+// FolderDone, for account "search" and folder "index".
 func (r *Repo) BuildSearchIndex(ctx context.Context, rep progress.Reporter) error {
 	if r.readOnly || r.indexer == nil {
 		return errors.New("search index: archive opened read-only")
 	}
-	// What the writer queued is in first (the count below sees it).
-	if err := r.indexer.flush(); err != nil {
-		return err
-	}
+	r.indexer.take() // the scan below finds what this writer stored too
 	total, err := r.SearchUnindexed(ctx)
 	if err != nil || total == 0 {
 		return err
 	}
-	type job struct {
-		b      Blob
-		stored int64
-		doc    *mailtext.Doc
-		err    error
-	}
-	var last int64
 	progress.Send(rep, progress.Event{Kind: progress.FolderStart, Account: "search", Folder: "index", Total: total})
 	defer progress.Send(rep, progress.Event{Kind: progress.FolderDone, Account: "search", Folder: "index"})
-	for {
-		rows, err := r.rdb.QueryContext(ctx, `SELECT b.id, b.hash, b.pack, b.offset, b.length, b.size FROM blobs b
-			WHERE b.id>? AND b.pack<>0 AND NOT EXISTS (SELECT 1 FROM search.search_docs d WHERE d.hash=b.hash) ORDER BY b.id LIMIT 500`, last)
-		if err != nil {
-			return fmt.Errorf("index: %w", err)
-		}
-		var batch []*job
-		for rows.Next() {
-			j := &job{}
-			var h []byte
-			if err := rows.Scan(&last, &h, &j.b.Pack, &j.b.Offset, &j.b.Length, &j.b.Size); err != nil {
-				rows.Close()
+	return r.indexStream(ctx, rep, func(send func(*docJob) bool) error {
+		var last int64
+		for {
+			rows, err := r.rdb.QueryContext(ctx, `SELECT b.id, b.hash, b.pack, b.offset, b.length, b.size, `+sqlFirstSeen+` FROM blobs b
+				WHERE b.id>? AND b.pack<>0 AND NOT EXISTS (SELECT 1 FROM search.search_docs d WHERE d.hash=b.hash) ORDER BY b.id LIMIT 500`, last)
+			if err != nil {
 				return fmt.Errorf("index: %w", err)
 			}
-			copy(j.b.Hash[:], h)
-			j.stored = r.Now().Unix() // what dates a message without a usable Date: header
-			batch = append(batch, j)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("index: %w", err)
-		}
-		if len(batch) == 0 {
-			break
-		}
-		var wg sync.WaitGroup
-		next := make(chan *job)
-		for range runtime.GOMAXPROCS(0) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for j := range next {
-					j.doc, j.err = r.docOf(j.b)
+			var page []*docJob
+			for rows.Next() {
+				j := &docJob{}
+				var h []byte
+				if err := rows.Scan(&last, &h, &j.b.Pack, &j.b.Offset, &j.b.Length, &j.b.Size, &j.stored); err != nil {
+					rows.Close()
+					return fmt.Errorf("index: %w", err)
 				}
-			}()
-		}
-		for _, j := range batch {
-			next <- j
-		}
-		close(next)
-		wg.Wait()
-		tx, err := r.indexer.db.BeginTx(context.WithoutCancel(ctx), nil)
-		if err != nil {
-			return fmt.Errorf("search index: %w", err)
-		}
-		for _, j := range batch {
-			if j.err != nil {
-				// A damaged message is verify's to report; the index goes on
-				// without it (it is tried again next time).
-				continue
+				copy(j.b.Hash[:], h)
+				j.b.ID = last
+				page = append(page, j)
 			}
-			if err := insertDoc(tx, j.b.Hash, j.doc, time.Unix(j.stored, 0)); err != nil {
-				tx.Rollback()
-				return err
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("index: %w", err)
+			}
+			if len(page) == 0 {
+				return nil
+			}
+			// The page is read before it is sent: the inserts commit while
+			// it is sent, and no read may stay open across them.
+			for _, j := range page {
+				if !send(j) {
+					return nil
+				}
 			}
 		}
-		if err := commitDocs(tx); err != nil {
-			return err
-		}
-		for _, j := range batch {
-			progress.Send(rep, progress.Event{Kind: progress.Item, Account: "search", Folder: "index", Bytes: j.b.Size})
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }
 
 // docOf reads a stored message back and extracts its text; messages too

@@ -335,6 +335,9 @@ func (r *Repo) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
+	if err := r.catchUpSearch(ctx); err != nil { // searchindexer.go: a writer's own messages first
+		return nil, err
+	}
 	// Newest first without sorting: the text index (or, with no text
 	// term, search_docs) is walked by its rowid, which is date-ordered
 	// (docKey), and the walk stops at the limit. CROSS JOIN keeps SQLite

@@ -65,14 +65,8 @@ func (e *WriteError) Is(target error) bool {
 // bytes are synced, then the index transaction commits.
 func (r *Repo) Commit(ctx context.Context) error {
 	r.mu.Lock()
-	err := r.commitLocked(ctx)
-	r.mu.Unlock()
-	if err == nil && r.indexer != nil {
-		// The search index has what was committed, or (when it failed)
-		// the next search adds it; its failure is not the archive's.
-		r.indexer.flush()
-	}
-	return err
+	defer r.mu.Unlock()
+	return r.commitLocked(ctx)
 }
 
 func (r *Repo) commitLocked(ctx context.Context) error {

@@ -3,10 +3,14 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mailkeep/mailkeep/internal/imapsrv"
 )
 
 // TestSearchShowAfterCleanup: search finds a cleaned-up message by subject
@@ -108,5 +112,55 @@ func TestSearchBuildsIndexOnce(t *testing.T) {
 	}
 	if st, err := os.Stat(filepath.Join(e.dir, "archive", "search.db")); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("search.db: %v, %v; want mode 0600", st.Mode(), err)
+	}
+}
+
+// TestSearchRightAfterBackup: backup stores without indexing the text. A
+// backup of a few messages indexes them before it ends (the next search
+// builds nothing); one of more than the writer indexes at its end
+// (2,000) leaves them to the first search, which builds them with a
+// progress line and then finds every message.
+func TestSearchRightAfterBackup(t *testing.T) {
+	srv := imapsrv.New(nil)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.AddUser("ivy", "pw")
+	add := func(from, to int) {
+		for i := from; i < to; i++ {
+			raw := fmt.Sprintf("From: s%d@example.org\r\nSubject: item %d\r\nDate: Mon, 02 Mar 2020 10:00:00 +0000\r\n\r\nfreshword body %d\r\n", i, i, i)
+			srv.AddMessage("ivy", []string{"INBOX", "Lists"}[i%2], []byte(raw), nil, time.Unix(1583143200, 0))
+		}
+	}
+	_, port, _ := net.SplitHostPort(srv.Addr())
+	dir := t.TempDir()
+	config := filepath.Join(dir, "mailkeep.yaml")
+	cfg := fmt.Sprintf("archive: %s\naccounts:\n  ivy:\n    imap: {host: 127.0.0.1, port: %s, security: none}\n    username: ivy\n    password: pw\n",
+		filepath.Join(dir, "archive"), port)
+	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hits := func(want int, building bool) {
+		t.Helper()
+		code, stdout, stderr := runCLI("--config", config, "search", "--limit", "0", "freshword")
+		if n := strings.Count(stdout, " item "); code != exitOK || n != want || strings.Contains(stderr, "building the search index") != building {
+			t.Fatalf("search = exit %d, %d hits, want %d (building: %v):\n%s", code, n, want, building, stderr)
+		}
+	}
+	add(0, 30)
+	if code, _, stderr := runCLI("--config", config, "-q", "backup"); code != exitOK {
+		t.Fatalf("backup = exit %d: %s", code, stderr)
+	}
+	hits(30, false)
+	add(30, 2100)
+	if code, _, stderr := runCLI("--config", config, "-q", "backup"); code != exitOK {
+		t.Fatalf("backup = exit %d: %s", code, stderr)
+	}
+	hits(2100, true)
+	hits(2100, false)
+	code, stdout, _ := runCLI("--config", config, "search", `subject:"item 2099"`)
+	if code != exitOK || !strings.Contains(stdout, "item 2099") {
+		t.Errorf("search for the last message = exit %d:\n%s", code, stdout)
 	}
 }
