@@ -60,23 +60,36 @@ func (r *Repo) blobIDLocked(ctx context.Context, h Hash) (id, pack int64, err er
 type Prepared struct {
 	Hash   Hash
 	Size   int64
-	Exists bool // already in the archive when prepared
-	header HeaderInfo
+	Exists bool   // already in the archive when prepared
+	date   string // its Date: header as written
 	frame  []byte
+	seen   blobSeen // what Prepare found in the index
+}
+
+// blobSeen is a lookup of a hash in the index: its row (id 0: none), and
+// the transaction it was made in (Repo.txGen). Until that transaction
+// ends it stays true but for rows added since, which are in Repo.pending:
+// Put need not look the hash up again.
+type blobSeen struct {
+	id, pack, gen int64
+	valid         bool
 }
 
 // Prepare hashes raw and compresses it if the archive does not hold it.
 func (r *Repo) Prepare(ctx context.Context, raw []byte) (*Prepared, error) {
 	p := &Prepared{Hash: HashBytes(raw), Size: int64(len(raw))}
-	ok, err := r.HasBlob(ctx, p.Hash)
+	r.mu.Lock()
+	id, pack, err := r.blobIDLocked(context.WithoutCancel(ctx), p.Hash)
+	p.seen = blobSeen{id: id, pack: pack, gen: r.txGen, valid: err == nil}
+	r.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	if ok {
+	if id != 0 && pack != 0 {
 		p.Exists = true
 		return p, nil
 	}
-	p.header = ParseHeader(raw)
+	p.date = dateField(raw)
 	p.frame = r.enc.EncodeAll(raw, make([]byte, 0, len(raw)/2+64))
 	if p.frame, err = r.sealFrame(p.frame); err != nil { // seal.go
 		return nil, err
@@ -89,7 +102,7 @@ func (r *Repo) Put(ctx context.Context, p *Prepared) (bool, error) {
 	if p.Exists {
 		return false, nil
 	}
-	return r.putFrame(ctx, p.Hash, p.Size, p.header, p.frame, nil)
+	return r.putFrame(ctx, p.Hash, p.Size, p.date, p.frame, nil, p.seen)
 }
 
 // PutMessage stores raw unless a message with the same bytes is already
@@ -156,13 +169,13 @@ func (r *Repo) PutMessageReader(ctx context.Context, src io.Reader, size int64) 
 	if ok, err := r.HasBlob(ctx, h); err != nil || ok {
 		return h, n, false, err
 	}
-	added, err := r.putFrame(ctx, h, n, ParseHeader(head.buf), nil, tf)
+	added, err := r.putFrame(ctx, h, n, dateField(head.buf), nil, tf, blobSeen{})
 	return h, n, added, err
 }
 
 // putFrame appends one compressed message (frame, or the whole of file)
 // to the open pack and records it in the open transaction.
-func (r *Repo) putFrame(ctx context.Context, h Hash, size int64, hi HeaderInfo, frame []byte, file *os.File) (bool, error) {
+func (r *Repo) putFrame(ctx context.Context, h Hash, size int64, date string, frame []byte, file *os.File, seen blobSeen) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
@@ -172,9 +185,15 @@ func (r *Repo) putFrame(ctx context.Context, h Hash, size int64, hi HeaderInfo, 
 	if err := r.begin(ctx); err != nil {
 		return false, err
 	}
-	id, stored, err := r.blobIDLocked(ctx, h)
-	if err != nil || (id != 0 && stored != 0) {
+	var id, stored int64
+	var err error
+	if _, pending := r.pending[h]; seen.valid && seen.gen == r.txGen && !pending {
+		id, stored = seen.id, seen.pack
+	} else if id, stored, err = r.blobIDLocked(ctx, h); err != nil {
 		return false, err
+	}
+	if id != 0 && stored != 0 {
+		return false, nil
 	}
 	p, err := r.packLocked()
 	if err != nil {
@@ -198,7 +217,7 @@ func (r *Repo) putFrame(ctx context.Context, h Hash, size int64, hi HeaderInfo, 
 			return false, r.abortLocked(fmt.Errorf("write %s: %w", p.path, err))
 		}
 	}
-	b := Blob{ID: id, Hash: h, Pack: p.id, Offset: off, Length: length, Size: size, dateHdr: headerDate(hi.Date)}
+	b := Blob{ID: id, Hash: h, Pack: p.id, Offset: off, Length: length, Size: size, date: date}
 	if id != 0 {
 		// Its place kept naming it while its copy was missing.
 		var st *sql.Stmt

@@ -138,3 +138,44 @@ type charsetError string
 func (e charsetError) Error() string { return string(e) }
 
 const errUnknownCharset = charsetError("unknown charset")
+
+// dateField is the Date: header of raw as written (folded lines joined),
+// found without parsing the rest of the header: what a message that is
+// being stored needs (ParseHeader decodes every field it knows).
+func dateField(raw []byte) string {
+	if len(raw) > 64<<10 {
+		raw = raw[:64<<10]
+	}
+	var value []byte
+	in := false
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if in {
+				value = append(value, ' ')
+				value = append(value, bytes.TrimSpace(line)...)
+			}
+			continue
+		}
+		if in {
+			break
+		}
+		if len(line) > 5 && line[4] == ':' && bytes.EqualFold(line[:4], []byte("date")) {
+			in = true
+			value = append(value, bytes.TrimSpace(line[5:])...)
+		} else if i := bytes.IndexByte(line, ':'); i > 4 && bytes.EqualFold(bytes.TrimSpace(line[:i]), []byte("date")) {
+			in = true
+			value = append(value, bytes.TrimSpace(line[i+1:])...)
+		}
+	}
+	return clean(strings.TrimSpace(string(value)))
+}

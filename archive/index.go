@@ -379,10 +379,7 @@ func (r *Repo) dateHeaderLocked(ctx context.Context, h Hash) any {
 		if b.Pack == 0 {
 			return nil
 		}
-		if b.dateHdr != nil {
-			return b.dateHdr
-		}
-		return headerDate(r.headerOf(b).Date)
+		return headerDate(b.date)
 	}
 	b := Blob{Hash: h}
 	err := r.rdb.QueryRowContext(ctx, `SELECT pack, offset, length, size FROM blobs

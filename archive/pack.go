@@ -41,7 +41,7 @@ type Blob struct {
 	Size   int64 // raw length
 	Header HeaderInfo
 
-	dateHdr any // its Date: header in Unix seconds, or nil; for the open transaction's places (index.go)
+	date string // its Date: header as written, for the open transaction's places (index.go)
 }
 
 // skippable frame that precedes every message frame: magic, length, hash.

@@ -81,6 +81,7 @@ type Repo struct {
 	clock    func() time.Time // Options.Now
 	pending  map[Hash]Blob    // blobs added in the open transaction
 	flagIDs  map[string]int64 // flagsets ids by text (index.go)
+	txGen    int64            // counts transactions ended (committed or rolled back)
 	dirty    bool
 	indexer  *searchIndexer // writes search.db; nil when read-only (searchindexer.go)
 	closed   bool

@@ -119,6 +119,7 @@ func (r *Repo) advanceLocked() {
 		r.pack.committed = r.pack.size
 	}
 	r.seq++
+	r.txGen++
 	// After the commit, never before: the file may lag behind the index
 	// (a crash in between), never run ahead of it.
 	writeCommitFile(r.dir, r.seq)
@@ -169,6 +170,7 @@ func (r *Repo) abortLocked(cause error) error {
 		r.tx = nil
 	}
 	r.pending = nil
+	r.txGen++       // lookups made in it are void (blob.go)
 	r.flagIDs = nil // some may have been made in the rolled-back transaction
 	if r.pack != nil {
 		if err := r.pack.truncate(r.pack.committed); err != nil {
