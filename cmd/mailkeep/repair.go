@@ -15,7 +15,7 @@ func init() { subcommands = append(subcommands, newRepairCmd) }
 
 func newRepairCmd(g *globals) *cobra.Command {
 	var archiveDir string
-	var encrypt bool
+	var encrypt, upgrade bool
 	cmd := &cobra.Command{
 		Use:   "repair",
 		Short: "Rebuild the archive's index from its data files after damage",
@@ -40,12 +40,24 @@ not explain, and say so; run repair, then backup.
 With --encrypt it does something else: the messages stored before
 encryption was turned on are rewritten encrypted (to encryption.recipients)
 and the data files that held them are removed; the next push removes their
-off-site copies. Interrupted, it goes on from where it stopped. Exit status 1 if the
+off-site copies. Interrupted, it goes on from where it stopped.
+
+With --upgrade it only brings an archive of format version 1 to version 2
+(which the first backup or other writer does anyway), and repairs nothing:
+one line says what it did, or that the archive is version 2 already.
+Killed while it runs, the archive is left version 1 or version 2, both
+valid; run it again. Exit status 1 if the
 repair could not finish.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if encrypt && upgrade {
+				return &exitError{code: exitUsage, err: errors.New("repair: --encrypt and --upgrade are separate runs: give one")}
+			}
 			if encrypt {
 				return g.repairEncrypt(cmd.Context(), archiveDir) // repair_encrypt.go
+			}
+			if upgrade {
+				return g.repairUpgrade(cmd.Context(), archiveDir) // repair_upgrade.go
 			}
 			dir, err := g.xferArchiveDir(archiveDir)
 			if err != nil {
@@ -78,6 +90,7 @@ repair could not finish.`,
 		},
 	}
 	cmd.Flags().StringVar(&archiveDir, "archive", "", "archive directory (default: archive: from the config)")
+	cmd.Flags().BoolVar(&upgrade, "upgrade", false, "instead: only upgrade an archive of format version 1 to version 2 (the first backup does it too)")
 	cmd.Flags().BoolVar(&encrypt, "encrypt", false, "instead: rewrite the messages stored before encryption was turned on, encrypted, and remove the data files that held them (needs encryption: in the config)")
 	return cmd
 }
