@@ -57,7 +57,7 @@ func (c *attachConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if !c.writer && c.how != dbWriter {
 		// A reader of a version 1 archive reads it through the shim
 		// (upgrade_shim.go); a writer's readers see it upgraded.
-		if err := shimV1(ctx, conn); err != nil {
+		if conn, err = shimV1(ctx, conn); err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("index: version 1 reader views: %w", err)
 		}

@@ -29,7 +29,11 @@ type PackInfo struct {
 // bytes form a complete archive. It runs beside a writer without
 // blocking it. path must not exist.
 func (r *Repo) SnapshotIndex(ctx context.Context, path string) error {
-	if _, err := r.rdb.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+	err := r.unshimmed(ctx, func(c *sql.Conn) error { // a version 1 archive's copy is version 1 (upgrade_shim.go)
+		_, err := c.ExecContext(ctx, `VACUUM INTO ?`, path)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("index snapshot %s: %w", path, err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
@@ -45,7 +49,7 @@ func IndexPacks(ctx context.Context, path string) ([]PackInfo, error) {
 		return nil, err
 	}
 	defer db.Close()
-	if err := checkVersion(ctx, db, path); err != nil {
+	if _, err := checkVersion(ctx, db, path); err != nil {
 		return nil, err
 	}
 	rows, err := db.QueryContext(ctx, `SELECT id, name, size, sealed FROM packs ORDER BY id`)
@@ -77,15 +81,19 @@ func plainDSN(path string, readOnly bool) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
-func checkVersion(ctx context.Context, db *sql.DB, path string) error {
+// checkVersion reads an index file's format version: this one, or 1 (a
+// version 1 archive's snapshot: its packs table is the same; InstallIndex
+// upgrades it).
+func checkVersion(ctx context.Context, db *sql.DB, path string) (int, error) {
 	var v string
 	if err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key='format_version'`).Scan(&v); err != nil {
-		return fmt.Errorf("index %s: cannot read format version: %w", path, err)
+		return 0, fmt.Errorf("index %s: cannot read format version: %w", path, err)
 	}
-	if n, _ := strconv.Atoi(v); n != FormatVersion {
-		return fmt.Errorf("index %s has format version %s; this mailkeep reads version %d", path, v, FormatVersion)
+	n, _ := strconv.Atoi(v)
+	if n != FormatVersion && n != 1 {
+		return 0, fmt.Errorf("index %s has format version %s; this mailkeep reads versions 1 and %d", path, v, FormatVersion)
 	}
-	return nil
+	return n, nil
 }
 
 // InstallIndex makes dir an archive around the index file at index (a
@@ -107,7 +115,12 @@ func InstallIndex(ctx context.Context, dir, index string, indexOnly bool) error 
 	if err != nil {
 		return err
 	}
-	err = checkVersion(ctx, db, index)
+	v, err := checkVersion(ctx, db, index)
+	if err == nil && v == 1 {
+		// A version 1 archive's copy: upgraded before it is installed
+		// (upgrade.go), so the archive made around it is version 2.
+		_, err = convertIndex(ctx, db, nil)
+	}
 	if err == nil && indexOnly {
 		_, err = db.ExecContext(ctx, `UPDATE packs SET sealed=1 WHERE sealed=0`)
 	}

@@ -198,3 +198,13 @@ func writeV1Fixture(t testing.TB, dir string, bulk int) *v1Fixture {
 	}
 	return fx
 }
+
+// TestWriteV1Fixture writes the version 1 fixture into
+// MAILKEEP_V1_FIXTURE_DIR, to try mailkeep's commands on by hand.
+func TestWriteV1Fixture(t *testing.T) {
+	dir := os.Getenv("MAILKEEP_V1_FIXTURE_DIR")
+	if dir == "" {
+		t.Skip("set MAILKEEP_V1_FIXTURE_DIR=DIR to write a version 1 archive there")
+	}
+	writeV1Fixture(t, dir, 100)
+}

@@ -280,3 +280,75 @@ func TestRepairDamagedV1(t *testing.T) {
 		t.Fatalf("Verify() after repair = %+v, %v; want only the missing place", v, err)
 	}
 }
+
+// TestInstallIndexV1: an off-site copy made by a version 1 mailkeep
+// (its index snapshot is version 1) is pulled into a version 2 archive,
+// upgraded as it is installed; a push of a version 1 archive reads its
+// snapshot's packs.
+func TestInstallIndexV1(t *testing.T) {
+	ctx := context.Background()
+	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "pulled")
+	fx := writeV1Fixture(t, src, 50)
+	ro, err := Open(ctx, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := listAll(t, ro)
+	snap := filepath.Join(t.TempDir(), "index.db")
+	if err := ro.SnapshotIndex(ctx, snap); err != nil {
+		t.Fatalf("SnapshotIndex() of a version 1 archive = %v", err)
+	}
+	ro.Close()
+	packs, err := IndexPacks(ctx, snap)
+	if err != nil || len(packs) != 1 || packs[0].Name != "00000001.pack" {
+		t.Fatalf("IndexPacks() of a version 1 snapshot = %+v, %v", packs, err)
+	}
+	os.MkdirAll(filepath.Join(dst, "data"), 0o700)
+	b, _ := os.ReadFile(filepath.Join(src, "data", "00000001.pack"))
+	os.WriteFile(filepath.Join(dst, "data", "00000001.pack"), b, 0o600)
+	if err := InstallIndex(ctx, dst, snap, false); err != nil {
+		t.Fatalf("InstallIndex() of a version 1 snapshot = %v", err)
+	}
+	r, err := Open(ctx, dst, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if v, err := indexVersion(ctx, r.rdb); err != nil || v != 2 {
+		t.Fatalf("pulled index has format version %d, %v; want 2", v, err)
+	}
+	if got := listAll(t, r); !reflect.DeepEqual(got, want) {
+		t.Fatalf("pulled archive lists\n%s\nthe version 1 original\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if m, _ := os.ReadFile(filepath.Join(dst, "mailkeep-archive")); string(m) != formatMarker {
+		t.Fatalf("marker = %q", m)
+	}
+	if v, err := r.Verify(ctx, "", nil); err != nil || v.Checked != int64(fx.blobs) || len(v.Damaged)+len(v.Packs) != 0 {
+		t.Fatalf("Verify() = %+v, %v", v, err)
+	}
+}
+
+// TestV1ReaderAcrossUpgrade: a reader that has a version 1 archive open
+// (serve) goes on reading it after another process upgraded it.
+func TestV1ReaderAcrossUpgrade(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	fx := writeV1Fixture(t, dir, 30)
+	ro, err := Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	before := listAll(t, ro)
+	if res, err := Upgrade(ctx, dir, nil); err != nil || res.From != 1 {
+		t.Fatalf("Upgrade() = %+v, %v", res, err)
+	}
+	for i := 0; i < 3; i++ { // every connection of the pool, reused
+		if after := listAll(t, ro); !reflect.DeepEqual(after, before) {
+			t.Fatalf("the reader after the upgrade lists\n%s\nbefore\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
+		}
+	}
+	if raw, err := ro.ReadMessage(ctx, fx.hash("A")); err != nil || !bytes.Equal(raw, fx.raw["A"]) {
+		t.Fatalf("ReadMessage() after the upgrade = %v", err)
+	}
+}
