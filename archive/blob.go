@@ -35,6 +35,9 @@ func (r *Repo) blobIDLocked(ctx context.Context, h Hash) (id, pack int64, err er
 	if b, ok := r.pending[h]; ok {
 		return b.ID, b.Pack, nil
 	}
+	if f := r.blobFilterLocked(ctx); f != nil && !f.mayHave(h[:8]) {
+		return 0, 0, nil // bloom.go: certainly not in blobs
+	}
 	if r.tx != nil {
 		var st *sql.Stmt
 		if st, err = r.txStmt(ctx, sqlBlobByHash); err == nil {
@@ -240,6 +243,7 @@ func (r *Repo) putFrame(ctx context.Context, h Hash, size int64, date string, fr
 		return false, r.abortLocked(fmt.Errorf("index: %w", err))
 	}
 	r.pending[h] = b
+	r.noteBlobLocked(h)
 	r.dirty = true
 	return true, nil
 }

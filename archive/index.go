@@ -367,6 +367,7 @@ func (r *Repo) placeBlobLocked(ctx context.Context, tx *sql.Tx, h Hash, size int
 		return 0, err
 	}
 	r.pending[h] = Blob{ID: id, Hash: h, Size: size}
+	r.noteBlobLocked(h)
 	return id, nil
 }
 

@@ -257,6 +257,7 @@ func (r *Repo) recoverPacks(ctx context.Context, indexLost bool) error {
 func (r *Repo) reindexTails(ctx context.Context, pc *packCheck) error {
 	var notes []string
 	err := r.withTx(ctx, func(tx *sql.Tx) error {
+		r.filter = nil // rows added here, not through putFrame (bloom.go)
 		for i, t := range pc.tails {
 			path := filepath.Join(r.dir, "data", t.name)
 			res, err := r.scanPack(path, t.from)

@@ -112,6 +112,7 @@ func (r *Repo) rebuildFromPacks(ctx context.Context, res *RepairResult) error {
 	}
 	sort.Strings(names)
 	return r.withTx(ctx, func(tx *sql.Tx) error {
+		r.filter = nil // rows added here, not through putFrame (bloom.go)
 		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS scanned (hash BLOB NOT NULL, pack INTEGER NOT NULL,
 			offset INTEGER NOT NULL, length INTEGER NOT NULL, size INTEGER NOT NULL, date INTEGER)`); err != nil {
 			return err

@@ -82,6 +82,8 @@ type Repo struct {
 	pending  map[Hash]Blob    // blobs added in the open transaction
 	flagIDs  map[string]int64 // flagsets ids by text (index.go)
 	txGen    int64            // counts transactions ended (committed or rolled back)
+	lookups  int              // hashes looked up in blobs (bloom.go)
+	filter   *bloom           // the writer's filter of the hashes in blobs; nil until bloomAfter lookups
 	dirty    bool
 	indexer  *searchIndexer // writes search.db; nil when read-only (searchindexer.go)
 	closed   bool
