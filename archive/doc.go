@@ -25,4 +25,8 @@
 // bytes the index cannot account for otherwise are never deleted: the
 // writer refuses until Repair (mailkeep repair) has rebuilt the index from
 // the packs (recover.go, repair.go, scan.go).
+//
+// Open as a writer upgrades an index of format version 1 to version 2
+// first, in one transaction (upgrade.go); a reader of a version 1 archive
+// reads it as it is, through views (upgrade_shim.go).
 package archive

@@ -280,13 +280,13 @@ func convertV1(ctx context.Context, tx execer, src string, salvage bool, report 
 		// Ids in (pack, offset) order: reading messages by blob id reads the
 		// data files front to back.
 		{"blobs", `INSERT INTO main.blobs(hash, pack, offset, length, size)
-			SELECT hash, pack, offset, length, size FROM ` + src + `.v1_blobs ORDER BY pack, offset`, &n.blobs, ""},
+			SELECT hash, pack, offset, length, size FROM ` + src + `.v1_blobs ORDER BY pack, offset`, &n.blobs, "blobs"},
 		// A missing place (its hash has no stored copy) gets a blobs row
 		// without a place in the data files: pack 0.
 		{"missing", `INSERT INTO main.blobs(hash, pack, offset, length, size)
 			SELECT m.hash, 0, 0, 0, max(m.size) FROM ` + src + `.v1_messages m
-			WHERE NOT EXISTS (SELECT 1 FROM ` + src + `.v1_blobs b WHERE b.hash=m.hash)
-			GROUP BY m.hash ORDER BY min(m.id)`, &n.missing, "blobs"},
+			WHERE NOT EXISTS (SELECT 1 FROM main.blobs b WHERE substr(b.hash, 1, 8)=substr(m.hash, 1, 8) AND b.hash=m.hash)
+			GROUP BY m.hash ORDER BY min(m.id)`, &n.missing, ""},
 		// The commonest flag lists get the smallest ids.
 		{"flagsets", `INSERT OR IGNORE INTO main.flagsets(flags)
 			SELECT flags FROM ` + src + `.v1_messages WHERE flags<>'' GROUP BY flags ORDER BY count(*) DESC, flags`, &n.flagsets, ""},

@@ -352,3 +352,41 @@ func TestV1ReaderAcrossUpgrade(t *testing.T) {
 		t.Fatalf("ReadMessage() after the upgrade = %v", err)
 	}
 }
+
+// TestRepairIntactV1: repair of a sound version 1 archive upgrades it
+// (as any writer does) and then repairs version 2.
+func TestRepairIntactV1(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	writeV1Fixture(t, dir, 40)
+	ro, err := Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := listAll(t, ro)
+	ro.Close()
+	res, err := Repair(ctx, dir, nil)
+	if err != nil || res.IndexMovedTo != "" || len(res.Missing) != 1 || res.Recovered != 1 || len(res.Damage) != 0 {
+		t.Fatalf("Repair() = %+v, %v; want no damage, the one missing place, H recovered", res, err)
+	}
+	r, err := Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if v, err := indexVersion(ctx, r.rdb); err != nil || v != 2 {
+		t.Fatalf("format_version after repair = %d, %v", v, err)
+	}
+	var got []string
+	for e, err := range r.Messages(ctx, Query{IncludeGone: true}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Account != RecoveredAccount {
+			got = append(got, entryKey(e))
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("after repair:\n%s\nbefore:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
