@@ -37,7 +37,8 @@ type IMAPAccount struct {
 	Backoff time.Duration
 	// DryRun counts what would be fetched and writes nothing.
 	DryRun bool
-	// CommitEvery is the checkpoint interval in messages; 0 means 500.
+	// CommitEvery is the checkpoint interval in messages; 0 means
+	// commitEvery (imapfetch.go).
 	CommitEvery int
 	// Budget, if set, is the day's download allowance (max_bytes_per_day):
 	// when it is spent the backup stops cleanly after the current message.

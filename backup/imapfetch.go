@@ -177,6 +177,17 @@ func (b *imapBackup) readMessage(fx *folderRun, msg *imapclient.FetchMessageData
 	return it, nil
 }
 
+// A checkpoint (pack fsync, index commit) comes every commitEvery
+// messages, commitBytes of mail or two seconds, whichever is first: what
+// a crash costs is fetching that again. Each commit writes every index
+// page its messages touched, and the hash index's pages are touched at
+// random: 500 small messages a commit wrote ~3 KB of WAL a message; a
+// larger one touches the same pages for more messages.
+const (
+	commitEvery = 5000
+	commitBytes = 32 << 20
+)
+
 // record runs in order for every stored message: the index row, progress,
 // and every CommitEvery messages a checkpoint.
 func (b *imapBackup) record(fx *folderRun, it *item) error {
@@ -216,15 +227,16 @@ func (b *imapBackup) record(fx *folderRun, it *item) error {
 	}
 	progress.Send(b.rep, progress.Event{Kind: progress.Item, Account: b.a.Name, Folder: fx.mb.name, UID: it.uid, Bytes: size})
 	fx.sinceCkp++
+	fx.bytesCkp += size
 	every := b.a.CommitEvery
 	if every <= 0 {
-		every = 500
+		every = commitEvery
 	}
-	if fx.sinceCkp >= every || time.Since(fx.lastCkp) > 2*time.Second {
+	if fx.sinceCkp >= every || fx.bytesCkp >= commitBytes || time.Since(fx.lastCkp) > 2*time.Second {
 		if fx.u.disorder.Load() {
 			// UIDs out of order: what came so far is durable, but the
 			// checkpoint waits for the whole FETCH.
-			fx.sinceCkp, fx.lastCkp = 0, time.Now()
+			fx.sinceCkp, fx.bytesCkp, fx.lastCkp = 0, 0, time.Now()
 			return b.repo.Commit(b.ctx)
 		}
 		return b.checkpoint(fx)
@@ -247,7 +259,7 @@ func (fx *folderRun) advance() {
 
 func (b *imapBackup) checkpoint(fx *folderRun) error {
 	fx.advance()
-	fx.sinceCkp, fx.lastCkp = 0, time.Now()
+	fx.sinceCkp, fx.bytesCkp, fx.lastCkp = 0, 0, time.Now()
 	if err := b.repo.UpdateFolder(b.ctx, fx.f); err != nil {
 		return err
 	}

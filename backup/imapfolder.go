@@ -21,6 +21,7 @@ type folderRun struct {
 	fr       FolderResult
 	stored   uint32 // highest UID recorded in this run (all below it too)
 	sinceCkp int
+	bytesCkp int64 // message bytes since the last checkpoint
 	lastCkp  time.Time
 	floor    uint32 // UIDs at or below this are not fetched again (set before each FETCH)
 
