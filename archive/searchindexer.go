@@ -37,6 +37,11 @@ import (
 // to the first search, which shows its progress.
 var freshLimit = 2000
 
+// IndexesAtClose is how many stored messages a writer indexes itself
+// when it closes; after a larger run the index lacks them until
+// BuildSearchIndex.
+func IndexesAtClose() int { return freshLimit }
+
 // docBatch is how many messages one search.db transaction indexes: FTS5
 // writes a segment a transaction, and merges them.
 const docBatch = 500

@@ -352,4 +352,5 @@ func (r *runner) scheduledRun(ctx context.Context, name string) {
 	}
 	res := r.runJob(ctx, cfg, j, true)
 	r.finishJob(ctx, cfg, j, res)
+	r.catchUpSearch(ctx, cfg, j, res) // jobsearch.go
 }
