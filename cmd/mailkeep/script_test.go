@@ -159,6 +159,8 @@ func TestScripts(t *testing.T) {
 				ts.Check(err)
 				ts.Check(f.Close())
 			},
+			// downgrade-v1 ARCHIVE: the archive as format version 1 had it (v1_downgrade_test.go).
+			"downgrade-v1": downgradeV1Cmd,
 			// hold-lock ARCHIVE: another writer holds the archive until the script ends.
 			"hold-lock": func(ts *testscript.TestScript, neg bool, args []string) {
 				r, err := archive.Open(context.Background(), ts.MkAbs(args[0]), &archive.Options{Create: true, Purpose: "mailkeep backup (test holder)"})
