@@ -222,7 +222,13 @@ func (r *Repo) putFrame(ctx context.Context, h Hash, size int64, date string, fr
 	}
 	b := Blob{ID: id, Hash: h, Pack: p.id, Offset: off, Length: length, Size: size, date: date}
 	if id != 0 {
-		// Its place kept naming it while its copy was missing.
+		// Its place kept naming it while its copy was missing. Its old id
+		// may be under the search index's mark (searchmark.go).
+		if r.indexer != nil {
+			if err := r.indexer.dropMark(ctx); err != nil {
+				return false, r.abortLocked(fmt.Errorf("search index: %w", err))
+			}
+		}
 		var st *sql.Stmt
 		if st, err = r.txStmt(ctx, sqlRestoreBlob); err == nil {
 			_, err = st.ExecContext(ctx, p.id, off, length, size, id)

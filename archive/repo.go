@@ -84,12 +84,15 @@ type Repo struct {
 	txGen    int64            // counts transactions ended (committed or rolled back)
 	lookups  int              // hashes looked up in blobs (bloom.go)
 	filter   *bloom           // the writer's filter of the hashes in blobs; nil until bloomAfter lookups
-	dirty    bool
-	indexer  *searchIndexer // writes search.db; nil when read-only (searchindexer.go)
-	closed   bool
-	failed   error                // a write failed; the transaction was rolled back for everyone
-	prepared map[string]*sql.Stmt // on the writer connection, for the Repo's life
-	txStmts  map[string]*sql.Stmt // the open transaction's forms of them
+	// unindexable is the smallest blob id a search-index build could not
+	// read (searchmark.go); 0: none.
+	unindexable int64
+	dirty       bool
+	indexer     *searchIndexer // writes search.db; nil when read-only (searchindexer.go)
+	closed      bool
+	failed      error                // a write failed; the transaction was rolled back for everyone
+	prepared    map[string]*sql.Stmt // on the writer connection, for the Repo's life
+	txStmts     map[string]*sql.Stmt // the open transaction's forms of them
 }
 
 // Open opens (or with Options.Create, creates) the repository in dir.

@@ -75,8 +75,16 @@ func checkSearchVersion(ctx context.Context, db *sql.DB) error {
 // ones it lost in a crash.
 func (r *Repo) SearchUnindexed(ctx context.Context) (int64, error) {
 	var n int64
+	from := r.searchMark(ctx) // searchmark.go: all before it are known to be indexed
 	err := r.rdb.QueryRowContext(ctx, `SELECT count(*) FROM blobs b
-		WHERE b.pack<>0 AND NOT EXISTS (SELECT 1 FROM search.search_docs d WHERE d.hash=b.hash)`).Scan(&n)
+		WHERE b.id>? AND b.pack<>0 AND NOT EXISTS (SELECT 1 FROM search.search_docs d WHERE d.hash=b.hash)`, from).Scan(&n)
+	if err == nil && n == 0 && r.indexer != nil {
+		// Nothing lacking: the mark moves to the newest message.
+		var top int64
+		if r.rdb.QueryRowContext(ctx, `SELECT coalesce(max(id),0) FROM blobs`).Scan(&top) == nil && top > from {
+			r.setSearchMark(ctx, top)
+		}
+	}
 	if err != nil && strings.Contains(err.Error(), "no such table") {
 		err = r.rdb.QueryRowContext(ctx, `SELECT count(*) FROM blobs WHERE pack<>0`).Scan(&n)
 	}
@@ -103,8 +111,15 @@ func (r *Repo) BuildSearchIndex(ctx context.Context, rep progress.Reporter) erro
 	}
 	progress.Send(rep, progress.Event{Kind: progress.FolderStart, Account: "search", Folder: "index", Total: total})
 	defer progress.Send(rep, progress.Event{Kind: progress.FolderDone, Account: "search", Folder: "index"})
-	return r.indexStream(ctx, rep, func(send func(*docJob) bool) error {
-		var last int64
+	var top int64 // the newest message when the scan begins (this writer adds none meanwhile)
+	if err := r.rdb.QueryRowContext(ctx, `SELECT coalesce(max(id),0) FROM blobs`).Scan(&top); err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	from := r.searchMark(ctx)
+	complete := false
+	r.unindexable = 0
+	err = r.indexStream(ctx, rep, func(send func(*docJob) bool) error {
+		last := from
 		for {
 			rows, err := r.rdb.QueryContext(ctx, `SELECT b.id, b.hash, b.pack, b.offset, b.length, b.size, `+sqlFirstSeen+` FROM blobs b
 				WHERE b.id>? AND b.pack<>0 AND NOT EXISTS (SELECT 1 FROM search.search_docs d WHERE d.hash=b.hash) ORDER BY b.id LIMIT 500`, last)
@@ -128,6 +143,7 @@ func (r *Repo) BuildSearchIndex(ctx context.Context, rep progress.Reporter) erro
 				return fmt.Errorf("index: %w", err)
 			}
 			if len(page) == 0 {
+				complete = true
 				return nil
 			}
 			// The page is read before it is sent: the inserts commit while
@@ -139,6 +155,25 @@ func (r *Repo) BuildSearchIndex(ctx context.Context, rep progress.Reporter) erro
 			}
 		}
 	})
+	if err == nil && complete {
+		// Every message up to top has its text now (indexStream returns
+		// once the last batch committed), but those it could not read.
+		if r.unindexable != 0 {
+			top = min(top, r.unindexable-1)
+		}
+		for top > from {
+			// The mark names an existing blob (its hash validates it).
+			var ok int
+			if r.rdb.QueryRowContext(ctx, `SELECT 1 FROM blobs WHERE id=?`, top).Scan(&ok) == nil {
+				break
+			}
+			top--
+		}
+		if top > from {
+			err = r.setSearchMark(ctx, top)
+		}
+	}
+	return err
 }
 
 // docOf reads a stored message back and extracts its text; messages too

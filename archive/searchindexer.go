@@ -168,7 +168,12 @@ func (r *Repo) indexFresh() {
 	if !all || len(fresh) == 0 {
 		return
 	}
-	r.indexBlobs(context.Background(), fresh)
+	ctx := context.Background()
+	if r.indexBlobs(ctx, fresh) == nil && r.searchMark(ctx) > 0 {
+		// Cheap when the mark is recent (it looks at what came after
+		// it) and it moves the mark on: the next search's check is too.
+		r.SearchUnindexed(ctx)
+	}
 }
 
 // catchUpSearch makes a writer's index hold everything it committed,
@@ -314,7 +319,11 @@ func (r *Repo) insertDocs(ctx context.Context, docs <-chan *docJob, rep progress
 	for j := range docs {
 		if j.err != nil {
 			// A damaged message is verify's to report; the index goes on
-			// without it (it is tried again next time).
+			// without it (it is tried again next time: the mark stays
+			// below it, searchmark.go).
+			if r.unindexable == 0 || j.b.ID < r.unindexable {
+				r.unindexable = j.b.ID
+			}
 			continue
 		}
 		if tx == nil {

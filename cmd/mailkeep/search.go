@@ -108,7 +108,13 @@ func (g *globals) openSearchable(ctx context.Context, dir string) (*archive.Repo
 	if err != nil {
 		return nil, err
 	}
-	missing, err := repo.SearchUnindexed(ctx)
+	// Without the index's mark, counting what it lacks means looking up
+	// every message: a writer does that once, and leaves the mark.
+	marked := repo.SearchMarked(ctx)
+	missing := int64(-1)
+	if marked {
+		missing, err = repo.SearchUnindexed(ctx)
+	}
 	if err != nil || missing == 0 {
 		if err != nil {
 			repo.Close()
@@ -118,6 +124,22 @@ func (g *globals) openSearchable(ctx context.Context, dir string) (*archive.Repo
 	}
 	repo.Close()
 	w, err := env.OpenArchiveWriter(ctx, dir, "mailkeep search (building the search index)")
+	if err != nil && missing < 0 {
+		// No writer now (another holds the lock, or the archive is
+		// read-only): count as a reader.
+		r, rerr := env.OpenArchiveReader(ctx, dir)
+		if rerr != nil {
+			return nil, rerr
+		}
+		if missing, rerr = r.SearchUnindexed(ctx); rerr != nil || missing == 0 {
+			if rerr != nil {
+				r.Close()
+				return nil, &exitError{code: exitFailed, err: rerr}
+			}
+			return r, nil
+		}
+		r.Close()
+	}
 	var le *archive.LockedError
 	switch {
 	case errors.As(err, &le):
@@ -126,7 +148,13 @@ func (g *globals) openSearchable(ctx context.Context, dir string) (*archive.Repo
 	case err != nil:
 		return nil, err
 	default:
-		if !g.quiet && !g.json {
+		if missing < 0 {
+			if missing, err = w.SearchUnindexed(ctx); err != nil { // and leaves the mark when it lacks nothing
+				w.Close()
+				return nil, &exitError{code: exitFailed, err: err}
+			}
+		}
+		if missing > 0 && !g.quiet && !g.json {
 			fmt.Fprintf(g.stderr, "mailkeep: building the search index (%d messages, once)\n", missing)
 		}
 		err = w.BuildSearchIndex(ctx, newUI(g, "indexed"))
