@@ -12,7 +12,8 @@ import (
 )
 
 // TestUpgradeScale times the upgrade of a version 1 index of N messages
-// (MAILKEEP_UPGRADE_SCALE=N; skipped otherwise). The rows are made by
+// (MAILKEEP_UPGRADE_SCALE=N; skipped otherwise; with
+// MAILKEEP_UPGRADE_SCALE_DIR=DIR it only makes the archive there). The rows are made by
 // SQL, as a version 1 backup of N small messages in 4 folders has them;
 // no data file is needed (the upgrade never reads one).
 func TestUpgradeScale(t *testing.T) {
@@ -22,6 +23,11 @@ func TestUpgradeScale(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
+	keep := os.Getenv("MAILKEEP_UPGRADE_SCALE_DIR") // build the v1 archive there and stop (to time 'mailkeep repair --upgrade')
+	if keep != "" {
+		dir = keep
+		os.MkdirAll(filepath.Join(dir, "data"), 0o700)
+	}
 	os.WriteFile(filepath.Join(dir, "mailkeep-archive"), []byte(v1Marker), 0o600)
 	db := openWriterDB(t, dir)
 	t0 := time.Now()
@@ -49,6 +55,9 @@ func TestUpgradeScale(t *testing.T) {
 		}
 	}
 	t.Logf("made a version 1 index of %d messages in %.1fs: %s", n, time.Since(t0).Seconds(), mib(fileSize(filepath.Join(dir, "index.db"))))
+	if keep != "" {
+		return
+	}
 	res, err := convertIndex(ctx, db, &testLog{t})
 	if err != nil || res.Messages != int64(n) {
 		t.Fatalf("convertIndex() = %+v, %v", res, err)
