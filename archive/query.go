@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"iter"
 	"strings"
@@ -135,22 +136,32 @@ type FolderStats struct {
 	Stored      int64 // compressed bytes of the distinct messages of the folder
 }
 
-// Stats summarises the folders of account (all accounts if "").
+// Stats summarises the folders of account (all accounts if ""). It reads
+// folder_stats (folderstats.go), a row a folder, where the index keeps it,
+// and otherwise counts the places; one read transaction either way.
 func (r *Repo) Stats(ctx context.Context, account string) ([]FolderStats, error) {
-	q := `SELECT ` + prefixCols("f.", folderCols) + `, a.name,
-		(SELECT count(*) FROM messages m WHERE m.folder=f.id AND ` + KeptSQL("m") + `),
-		(SELECT count(*) FROM messages m WHERE m.folder=f.id AND m.gone_since<>0 AND ` + KeptSQL("m") + `),
-		(SELECT count(*) FROM messages m WHERE m.folder=f.id AND NOT ` + KeptSQL("m") + `),
-		(SELECT coalesce(sum(m.size),0) FROM messages m WHERE m.folder=f.id AND ` + KeptSQL("m") + `),
-		(SELECT coalesce(sum(b.length),0) FROM blobs b WHERE b.id IN (SELECT blob FROM messages m WHERE m.folder=f.id))
-		FROM folders f JOIN accounts a ON a.id=f.account`
+	tx, err := r.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	defer tx.Rollback()
+	tail, ok, err := statsTail(ctx, tx)
+	if err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	figures := `coalesce(s.places,0), coalesce(s.kept,0), coalesce(s.off_server,0), coalesce(s.kept_size,0), coalesce(s.stored,0)
+		FROM folders f JOIN accounts a ON a.id=f.account LEFT JOIN folder_stats s ON s.folder=f.id`
+	if !ok {
+		figures = folderFiguresSQL + ` FROM folders f JOIN accounts a ON a.id=f.account`
+	}
+	q := `SELECT ` + prefixCols("f.", folderCols) + `, a.name, ` + figures
 	var args []any
 	if account != "" {
 		q += ` WHERE a.name=?`
 		args = append(args, account)
 	}
 	q += ` ORDER BY a.name, f.name`
-	rows, err := r.rdb.QueryContext(ctx, q, args...)
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("index: %w", err)
 	}
@@ -161,12 +172,16 @@ func (r *Repo) Stats(ctx context.Context, account string) ([]FolderStats, error)
 		f := &s.Folder
 		var attrs string
 		var first, last, gone int64
+		var n folderFigures
 		err := rows.Scan(&f.ID, &f.Account, &f.Name, &f.Delimiter, &f.SpecialUse, &attrs, &f.Subscribed, &f.UIDValidity,
 			&f.LastUID, &f.UIDNext, &f.HighestModSeq, &f.ServerCount, &first, &last, &gone,
-			&s.AccountName, &s.Messages, &s.OffServer, &s.Gone, &s.Size, &s.Stored)
+			&s.AccountName, &n.places, &n.kept, &n.offServer, &n.keptSize, &n.stored)
 		if err != nil {
 			return nil, err
 		}
+		t := tail[f.ID]
+		s.Messages, s.OffServer, s.Size, s.Stored = n.kept+t.kept, n.offServer+t.offServer, n.keptSize+t.keptSize, n.stored+t.stored
+		s.Gone = n.places + t.places - s.Messages
 		f.Attrs = SplitFlags(attrs)
 		f.FirstSeen, f.LastSeen, f.GoneSince = fromUnix(first), fromUnix(last), fromUnix(gone)
 		out = append(out, s)

@@ -169,7 +169,10 @@ func migrateSchema(ctx context.Context, db *sql.DB, report progress.Reporter) er
 	// commit_seq numbers the index's commits (see the commit file in
 	// FORMAT.md); archives made before it start at 0.
 	_, err = db.ExecContext(ctx, `INSERT INTO meta(key,value) VALUES('commit_seq','0') ON CONFLICT(key) DO NOTHING`)
-	return err
+	if err != nil {
+		return err
+	}
+	return setupFolderStats(ctx, db) // folderstats.go
 }
 
 // commitSeq reads the number of the index's last commit.

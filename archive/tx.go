@@ -81,6 +81,9 @@ func (r *Repo) commitLocked(ctx context.Context) error {
 			return r.abortLocked(fmt.Errorf("index: %w", err))
 		}
 	}
+	if err := r.foldStatsLocked(ctx); err != nil { // folderstats.go
+		return r.abortLocked(fmt.Errorf("index: folder figures: %w", err))
+	}
 	if _, err := r.tx.Exec(`UPDATE meta SET value=? WHERE key='commit_seq'`, strconv.FormatInt(r.seq+1, 10)); err != nil {
 		return r.abortLocked(fmt.Errorf("index: %w", err))
 	}
