@@ -51,7 +51,7 @@ func checkIndexFile(ctx context.Context, path string) ([]string, error) {
 // integrityCheck runs SQLite's integrity_check: every page, every index
 // entry against its table. It returns the problems found.
 func integrityCheck(ctx context.Context, db *sql.DB) ([]string, error) {
-	rows, err := db.QueryContext(ctx, `PRAGMA integrity_check`)
+	rows, err := db.QueryContext(ctx, `PRAGMA main.integrity_check`) // index.db: search.db is derived, rebuilt, not repaired
 	if err != nil {
 		return nil, err
 	}

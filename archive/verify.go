@@ -3,12 +3,11 @@ package archive
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
-	"runtime"
-	"sync"
 )
 
 // Damage is one stored message that does not read back as it was stored.
@@ -45,27 +44,47 @@ func (v *VerifyResult) OK() bool {
 	return len(v.Damaged) == 0 && len(v.Packs) == 0 && len(v.Index) == 0 && len(v.Missing) == 0
 }
 
-type verifyItem struct {
-	b Blob
-}
-
 // Verify re-reads every stored message (of account, or all if "") and
 // checks its size and SHA-256, and that the data files are as long as the
 // index says.
 func (r *Repo) Verify(ctx context.Context, account string, progress VerifyProgress) (*VerifyResult, error) {
+	// The index is checked beside the rest (at a million messages its
+	// integrity check takes as long as reading every message), but its
+	// verdict comes first: with a damaged page it cannot be trusted to
+	// name every message (repair rebuilds it), so then nothing else is
+	// reported, and the reading stops.
+	vctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type indexResult struct {
+		probs []string
+		err   error
+	}
+	index := make(chan indexResult, 1)
+	go func() {
+		probs, err := r.CheckIndex(vctx)
+		if err != nil || len(probs) > 0 {
+			cancel()
+		}
+		index <- indexResult{probs, err}
+	}()
+	res, err := r.verifyData(vctx, account, progress)
+	if ix := <-index; ix.err != nil || len(ix.probs) > 0 {
+		if ix.err != nil && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		res = &VerifyResult{Index: ix.probs}
+		if ix.err != nil {
+			res.Index = []string{ix.err.Error()}
+		}
+		return res, nil
+	}
+	return res, err
+}
+
+// verifyData is Verify but for the index's own check.
+func (r *Repo) verifyData(ctx context.Context, account string, progress VerifyProgress) (*VerifyResult, error) {
 	res := &VerifyResult{}
-	// The index first: with a damaged page it cannot be trusted to name
-	// every message (repair rebuilds it).
-	probs, err := r.CheckIndex(ctx)
-	if err != nil {
-		res.Index = append(res.Index, err.Error())
-		return res, nil
-	}
-	if len(probs) > 0 {
-		res.Index = probs
-		return res, nil
-	}
-	// Data files next: one missing or cut short damages everything in
+	// Data files first: one missing or cut short damages everything in
 	// it; one that holds more than the index says is explained by nothing.
 	pc, err := r.checkPacks(ctx, false)
 	if err != nil {
@@ -74,9 +93,17 @@ func (r *Repo) Verify(ctx context.Context, account string, progress VerifyProgre
 	// (Bytes past the committed end that an interrupted run left are not
 	// damage: the next writer indexes them again.)
 	res.Packs = append(pc.missing, pc.problems...)
-	if res.Missing, err = r.missingPlaces(ctx, account); err != nil {
-		return nil, err
+	// The places whose message is not stored are looked for beside the
+	// reading (a lookup per place: seconds at a million).
+	type missingResult struct {
+		places []string
+		err    error
 	}
+	missing := make(chan missingResult, 1)
+	go func() {
+		p, err := r.missingPlaces(ctx, account)
+		missing <- missingResult{p, err}
+	}()
 
 	q := `SELECT hash, pack, offset, length, size FROM blobs WHERE pack<>0`
 	var args []any
@@ -84,73 +111,51 @@ func (r *Repo) Verify(ctx context.Context, account string, progress VerifyProgre
 		q += ` AND id IN (SELECT m.blob FROM messages m JOIN folders f ON f.id=m.folder JOIN accounts a ON a.id=f.account WHERE a.name=?)`
 		args = append(args, account)
 	}
-	var total int64
-	cq := `SELECT count(*) FROM (` + q + `)`
-	if err := r.rdb.QueryRowContext(ctx, cq, args...).Scan(&total); err != nil {
-		return nil, err
-	}
-	// Blob ids follow the order messages were appended in: close to
-	// pack and offset order (sequential reads), without a sort.
-	q += ` ORDER BY id`
-	rows, err := r.rdb.QueryContext(ctx, q, args...)
+	tally := &verifyTally{res: res, progress: progress}
+	err = r.verifyRows(ctx, q, args, tally)
+	m := <-missing
 	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-
-	items := make(chan Blob, 64)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	workers := runtime.GOMAXPROCS(0)
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range items {
-				err := r.checkBlob(b)
-				mu.Lock()
-				res.Checked++
-				res.Bytes += b.Size
-				if err != nil {
-					res.Damaged = append(res.Damaged, Damage{Hash: b.Hash, Pack: r.PackPath(b.Pack), Offset: b.Offset, Err: err})
-				}
-				if progress != nil {
-					progress(res.Checked, total, res.Bytes)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	var scanErr error
-	for rows.Next() {
-		var b Blob
-		var hash []byte
-		if scanErr = rows.Scan(&hash, &b.Pack, &b.Offset, &b.Length, &b.Size); scanErr != nil {
-			break
-		}
-		copy(b.Hash[:], hash)
-		select {
-		case items <- b:
-		case <-ctx.Done():
-			scanErr = ctx.Err()
-		}
-		if scanErr != nil {
-			break
-		}
-	}
-	close(items)
-	wg.Wait()
-	if scanErr != nil {
-		return res, scanErr
-	}
-	if err := rows.Err(); err != nil {
 		return res, err
+	}
+	if m.err != nil {
+		return nil, m.err
+	}
+	res.Missing = m.places
+	if progress != nil {
+		progress(res.Checked, tally.total, res.Bytes)
 	}
 	res.Unopened = r.unopened.Swap(0)
 	for i := range res.Damaged {
 		res.Damaged[i].Places, _ = r.places(ctx, res.Damaged[i].Hash)
 	}
 	return res, nil
+}
+
+// verifyRows counts the blobs q selects, then checks them in id order:
+// blob ids follow the order messages were appended in, close to pack and
+// offset order (sequential reads), without a sort.
+func (r *Repo) verifyRows(ctx context.Context, q string, args []any, tally *verifyTally) error {
+	if err := r.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (`+q+`)`, args...).Scan(&tally.total); err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	rows, err := r.rdb.QueryContext(ctx, q+` ORDER BY id`, args...)
+	if err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	defer rows.Close()
+	var hash sql.RawBytes // copied out before the next row
+	next := func() (Blob, bool, error) {
+		if !rows.Next() {
+			return Blob{}, false, rows.Err()
+		}
+		var b Blob
+		if err := rows.Scan(&hash, &b.Pack, &b.Offset, &b.Length, &b.Size); err != nil {
+			return Blob{}, false, fmt.Errorf("index: %w", err)
+		}
+		copy(b.Hash[:], hash)
+		return b, true, nil
+	}
+	return r.verifyBlobs(ctx, next, tally)
 }
 
 // VerifyMessage re-reads one stored message and checks it: what cleanup
