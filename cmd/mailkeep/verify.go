@@ -37,17 +37,9 @@ damaged.`,
 				acct = args[0]
 			}
 			u := newUI(g, "verified")
-			var last time.Time
 			o := ops.Verify(cmd.Context(), g.env(g.xferConfig(), u), ops.VerifyOptions{Archive: dir, Account: acct,
-				Progress: func(done, total, bytes int64) {
-					if u.tty && time.Since(last) > 200*time.Millisecond {
-						last = time.Now()
-						fmt.Fprintf(g.stderr, "\rverify: %d/%d messages, %s", done, total, humanBytes(bytes))
-					}
-				}})
-			if u.tty {
-				fmt.Fprint(g.stderr, "\r\033[K")
-			}
+				Progress: u.verifyBar(acct)})
+			u.verifyBarDone(acct)
 			if res := o.Verify; res != nil {
 				g.printVerify(res, o.Finished.Sub(o.Started))
 			}
@@ -58,6 +50,39 @@ damaged.`,
 	cmd.Flags().BoolVar(&remote, "offsite", false, "check the off-site copy instead: every object its manifest names, size and checksum")
 	cmd.Flags().BoolVar(&deep, "deep", false, "with --offsite: download every object and check its SHA-256")
 	return cmd
+}
+
+// verifyBar draws verify's progress as a bar on a terminal (bars.go):
+// messages checked of all, bytes, rate and ETA. Elsewhere it is nil.
+func (u *ui) verifyBar(acct string) archive.VerifyProgress {
+	if u.bars == nil {
+		return nil
+	}
+	name := verifyBarName(acct)
+	return func(done, total, bytes int64) {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		a := u.bars.acct(name)
+		a.done, a.total, a.bytes = done, total, bytes
+		u.bars.draw(false)
+	}
+}
+
+// verifyBarDone takes the bar away.
+func (u *ui) verifyBarDone(acct string) {
+	if u.bars == nil {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.bars.accountDone(verifyBarName(acct))
+}
+
+func verifyBarName(acct string) string {
+	if acct == "" {
+		return "verify"
+	}
+	return acct
 }
 
 func (g *globals) printVerify(res *archive.VerifyResult, took time.Duration) {
