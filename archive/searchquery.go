@@ -2,7 +2,9 @@ package archive
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"iter"
 	"strconv"
 	"strings"
 	"time"
@@ -329,15 +331,77 @@ func likePattern(v string) string {
 }
 
 // Search runs q: the places it finds, newest first (by the message's
-// Date header, or when it was archived).
+// Date header, or when it was archived). It holds every hit; SearchHits
+// streams them.
 func (r *Repo) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) {
-	where, args, expr, ok, err := q.whereFTS()
-	if err != nil || !ok {
-		return nil, err
+	var out []SearchHit
+	for h, err := range r.SearchHits(ctx, q) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *h)
 	}
-	if err := r.catchUpSearch(ctx); err != nil { // searchindexer.go: a writer's own messages first
-		return nil, err
+	return out, nil
+}
+
+// SearchHits runs q and yields its hits one by one in Search's order,
+// holding none of them: memory stays flat however many match.
+func (r *Repo) SearchHits(ctx context.Context, q SearchQuery) iter.Seq2[*SearchHit, error] {
+	return func(yield func(*SearchHit, error) bool) {
+		where, args, expr, ok, err := q.whereFTS()
+		if err != nil || !ok {
+			if err != nil {
+				yield(nil, err)
+			}
+			return
+		}
+		if err := r.catchUpSearch(ctx); err != nil { // searchindexer.go: a writer's own messages first
+			yield(nil, err)
+			return
+		}
+		rows, err := r.rdb.QueryContext(ctx, searchSQL(where, expr, q.Limit), args...)
+		if err != nil {
+			if strings.Contains(err.Error(), "fts5") {
+				yield(nil, fmt.Errorf("search: %w", err))
+			} else {
+				yield(nil, fmt.Errorf("index: %w", err))
+			}
+			return
+		}
+		defer rows.Close()
+		var hash sql.RawBytes
+		var flags string
+		for rows.Next() {
+			h := &SearchHit{}
+			var gone, date int64
+			var b Blob
+			if err := rows.Scan(&h.ID, &h.FolderID, &h.UID, &h.UIDL, &hash, &h.Size, &flags, &gone, &h.GoneReason,
+				&h.Account, &h.Folder, &date, &b.Pack, &b.Offset, &b.Length, &b.Size); err != nil {
+				yield(nil, fmt.Errorf("index: %w", err))
+				return
+			}
+			copy(h.Hash[:], hash)
+			b.Hash = h.Hash
+			// Sender and subject are read from the stored message (they are
+			// not in the index).
+			hi := r.headerOf(b)
+			h.From, h.Subject = hi.From, hi.Subject
+			h.Flags = SplitFlags(flags)
+			h.GoneSince = fromUnix(gone)
+			h.Date = time.Unix(date, 0)
+			if !yield(h, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(nil, fmt.Errorf("index: %w", err))
+		}
 	}
+}
+
+// searchSQL is the query of a search with the conditions where (from
+// whereFTS) and the FTS5 expression expr.
+func searchSQL(where, expr string, limit int) string {
 	// Newest first without sorting: the text index (or, with no text
 	// term, search_docs) is walked by its rowid, which is date-ordered
 	// (docKey), and the walk stops at the limit. CROSS JOIN keeps SQLite
@@ -358,40 +422,10 @@ func (r *Repo) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) {
 		` + from + ` CROSS JOIN blobs b ON substr(b.hash,1,8)=substr(d.hash,1,8) AND b.hash=d.hash AND b.pack<>0
 		CROSS JOIN messages m ON m.blob=b.id CROSS JOIN folders f ON f.id=m.folder CROSS JOIN accounts a ON a.id=f.account
 		WHERE ` + where + ` ORDER BY ` + order + ` DESC`
-	if q.Limit > 0 {
-		sqlq += ` LIMIT ` + strconv.Itoa(q.Limit)
+	if limit > 0 {
+		sqlq += ` LIMIT ` + strconv.Itoa(limit)
 	}
-	rows, err := r.rdb.QueryContext(ctx, sqlq, args...)
-	if err != nil {
-		if strings.Contains(err.Error(), "fts5") {
-			return nil, fmt.Errorf("search: %w", err)
-		}
-		return nil, fmt.Errorf("index: %w", err)
-	}
-	defer rows.Close()
-	var out []SearchHit
-	for rows.Next() {
-		var h SearchHit
-		var hash []byte
-		var flags string
-		var gone, date int64
-		var b Blob
-		if err := rows.Scan(&h.ID, &h.FolderID, &h.UID, &h.UIDL, &hash, &h.Size, &flags, &gone, &h.GoneReason,
-			&h.Account, &h.Folder, &date, &b.Pack, &b.Offset, &b.Length, &b.Size); err != nil {
-			return nil, fmt.Errorf("index: %w", err)
-		}
-		copy(h.Hash[:], hash)
-		b.Hash = h.Hash
-		// Sender and subject are read from the stored message (they are
-		// not in the index).
-		hi := r.headerOf(b)
-		h.From, h.Subject = hi.From, hi.Subject
-		h.Flags = SplitFlags(flags)
-		h.GoneSince = fromUnix(gone)
-		h.Date = time.Unix(date, 0)
-		out = append(out, h)
-	}
-	return out, rows.Err()
+	return sqlq
 }
 
 // Place returns the message place with this id (as search gives it).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -73,17 +74,16 @@ Exit status 1 when nothing matches.`,
 					return &exitError{code: exitUsage, err: err, hint: "'mailkeep ls' lists the archived accounts"}
 				}
 			}
-			hits, err := repo.Search(cmd.Context(), archive.SearchQuery{Terms: terms, Account: o.account,
-				IncludeDeleted: o.includeDeleted, Limit: o.limit})
+			n, err := g.printHits(repo.SearchHits(cmd.Context(), archive.SearchQuery{Terms: terms, Account: o.account,
+				IncludeDeleted: o.includeDeleted, Limit: o.limit}), o.limit == 0)
 			if err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
-			g.printHits(hits)
-			if len(hits) == 0 {
+			if n == 0 {
 				return &exitError{code: exitFailed, err: errors.New("no archived message matches"),
 					hint: "mail deleted on the server is searched with --include-deleted"}
 			}
-			if o.limit > 0 && len(hits) == o.limit && !g.json && !g.quiet {
+			if o.limit > 0 && n == o.limit && !g.json && !g.quiet {
 				fmt.Fprintf(g.stderr, "mailkeep: the first %d; --limit 0 shows all\n", o.limit)
 			}
 			return nil
@@ -166,9 +166,17 @@ func (g *globals) openSearchable(ctx context.Context, dir string) (*archive.Repo
 	return env.OpenArchiveReader(ctx, dir)
 }
 
-func (g *globals) printHits(hits []archive.SearchHit) {
+// printHits prints the hits as they come and returns how many there were.
+// Text is a table; with many rows (stream) it is aligned a block of
+// searchBlock rows at a time, so that no more than those are held.
+func (g *globals) printHits(hits iter.Seq2[*archive.SearchHit, error], stream bool) (int, error) {
+	n := 0
 	if g.json {
-		for _, h := range hits {
+		for h, err := range hits {
+			if err != nil {
+				return n, err
+			}
+			n++
 			out := map[string]any{"id": h.ID, "account": h.Account, "folder": h.Folder, "date": h.Date.Format(time.RFC3339),
 				"from": h.From, "subject": h.Subject, "size": h.Size, "flags": h.Flags, "sha256": h.Hash.String()}
 			if h.UIDL != "" {
@@ -183,10 +191,7 @@ func (g *globals) printHits(hits []archive.SearchHit) {
 			}
 			writeJSON(g.stdout, out)
 		}
-		return
-	}
-	if len(hits) == 0 {
-		return
+		return n, nil
 	}
 	// On a terminal long fields are cut to fit; piped, they are whole.
 	cut := func(s string, n int) string { return termsafe.String(s) }
@@ -194,10 +199,23 @@ func (g *globals) printHits(hits []archive.SearchHit) {
 		cut = func(s string, n int) string { return trunc(termsafe.String(s), n) }
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tDATE\tACCOUNT/FOLDER\tFROM\tSUBJECT\tSIZE")
-	for _, h := range hits {
+	defer tw.Flush()
+	for h, err := range hits {
+		if err != nil {
+			return n, err
+		}
+		if n == 0 {
+			fmt.Fprintln(tw, "ID\tDATE\tACCOUNT/FOLDER\tFROM\tSUBJECT\tSIZE")
+		}
+		n++
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.Date.Local().Format("2006-01-02 15:04"),
 			cut(h.Account+"/"+h.Folder, 30), cut(h.From, 30), cut(h.Subject, 50), humanBytes(h.Size))
+		if stream && n%searchBlock == 0 {
+			tw.Flush()
+		}
 	}
-	tw.Flush()
+	return n, nil
 }
+
+// searchBlock is how many rows of an unlimited search are aligned together.
+var searchBlock = 1000

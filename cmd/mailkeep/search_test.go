@@ -164,3 +164,33 @@ func TestSearchRightAfterBackup(t *testing.T) {
 		t.Errorf("search for the last message = exit %d:\n%s", code, stdout)
 	}
 }
+
+// TestSearchUnlimitedStreams: search --limit 0 prints its hits as they
+// come, a block of rows aligned at a time; every hit is there once, the
+// header once, and --json is a line a hit.
+func TestSearchUnlimitedStreams(t *testing.T) {
+	e := newPOP3DeleteEnv(t)
+	defer func(n int) { searchBlock = n }(searchBlock)
+	searchBlock = 2
+	code, stdout, stderr := runCLI("--config", e.config, "search", "--limit", "0", "post")
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if code != exitOK || len(lines) != 6 || !strings.HasPrefix(lines[0], "ID ") || strings.Count(stdout, "ID ") != 1 {
+		t.Fatalf("search --limit 0 = exit %d, want a header and 5 hits:\n%s%s", code, stdout, stderr)
+	}
+	seen := map[string]bool{}
+	for _, l := range lines[1:] {
+		id := strings.Fields(l)[0]
+		if seen[id] || !strings.Contains(l, "post") {
+			t.Errorf("hit %q twice or not a hit", l)
+		}
+		seen[id] = true
+	}
+	code, stdout, _ = runCLI("--config", e.config, "--json", "search", "--limit", "0", "post")
+	if code != exitOK || strings.Count(stdout, "\n") != 5 {
+		t.Errorf("search --json --limit 0 = exit %d, want 5 lines:\n%s", code, stdout)
+	}
+	code, stdout, stderr = runCLI("--config", e.config, "search", "--limit", "2", "post")
+	if code != exitOK || strings.Count(stdout, "\n") != 3 || !strings.Contains(stderr, "the first 2; --limit 0 shows all") {
+		t.Errorf("search --limit 2 = exit %d:\n%s%s", code, stdout, stderr)
+	}
+}

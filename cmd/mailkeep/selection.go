@@ -72,11 +72,10 @@ func (g *globals) resolveSelection(ctx context.Context, dir string, s *selection
 		addHit(e.ID, e.Account, e.FolderName)
 	}
 	if s.query != "" {
-		hits, err := repo.Search(ctx, archive.SearchQuery{Terms: terms, Account: account, IncludeDeleted: s.includeDeleted})
-		if err != nil {
-			return nil, "", &exitError{code: exitFailed, err: err}
-		}
-		for _, h := range hits {
+		for h, err := range repo.SearchHits(ctx, archive.SearchQuery{Terms: terms, Account: account, IncludeDeleted: s.includeDeleted}) {
+			if err != nil {
+				return nil, "", &exitError{code: exitFailed, err: err}
+			}
 			addHit(h.ID, h.Account, h.Folder)
 		}
 	}
