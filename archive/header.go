@@ -24,20 +24,19 @@ var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
 // separators, folded lines and junk are all accepted; it never fails.
 func ParseHeader(raw []byte) HeaderInfo {
 	var hi HeaderInfo
-	if len(raw) > 64<<10 {
-		raw = raw[:64<<10]
-	}
-	var name string
-	var value []byte
-	flush := func() {
-		if name == "" {
-			return
+	wanted := func(name []byte) bool {
+		for _, w := range [...]string{"message-id", "subject", "from", "date"} {
+			if bytes.EqualFold(name, []byte(w)) {
+				return true
+			}
 		}
-		v := strings.TrimSpace(string(value))
+		return false
+	}
+	eachField(raw, wanted, func(name, v string) bool {
 		switch name {
 		case "message-id":
 			if hi.MessageID == "" {
-				hi.MessageID = strings.TrimSpace(v)
+				hi.MessageID = v
 			}
 		case "subject":
 			if hi.Subject == "" {
@@ -52,7 +51,44 @@ func ParseHeader(raw []byte) HeaderInfo {
 				hi.Date = v
 			}
 		}
-		name, value = "", nil
+		return true
+	})
+	hi.Subject = clean(hi.Subject)
+	hi.From = clean(hi.From)
+	hi.Date = clean(hi.Date)
+	hi.MessageID = clean(hi.MessageID)
+	return hi
+}
+
+// dateField is the Date: header of raw as written (folded lines joined),
+// found without decoding the other fields: what a message that is being
+// stored needs.
+func dateField(raw []byte) string {
+	var date string
+	eachField(raw, func(name []byte) bool { return bytes.EqualFold(name, []byte("date")) }, func(_, v string) bool {
+		date = v
+		return false
+	})
+	return clean(date)
+}
+
+// eachField walks the header of raw (its first 64 KiB at most) and gives
+// fn each field whose name wanted accepts: the name in lower case and the
+// value with folded lines joined and white space trimmed, until fn
+// returns false. Lines without a colon ("From " lines, junk) are skipped.
+func eachField(raw []byte, wanted func(name []byte) bool, fn func(name, value string) bool) {
+	if len(raw) > 64<<10 {
+		raw = raw[:64<<10]
+	}
+	var name string
+	var value []byte
+	in := false
+	flush := func() bool {
+		if !in {
+			return true
+		}
+		in = false
+		return fn(name, strings.TrimSpace(string(value)))
 	}
 	for len(raw) > 0 {
 		line := raw
@@ -66,26 +102,25 @@ func ParseHeader(raw []byte) HeaderInfo {
 			break // end of header
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			if name != "" {
+			if in {
 				value = append(value, ' ')
 				value = append(value, bytes.TrimSpace(line)...)
 			}
 			continue
 		}
-		flush()
+		if !flush() {
+			return
+		}
 		i := bytes.IndexByte(line, ':')
 		if i <= 0 {
-			continue // "From " lines and junk
+			continue
 		}
-		name = strings.ToLower(string(bytes.TrimSpace(line[:i])))
-		value = append([]byte(nil), line[i+1:]...)
+		if n := bytes.TrimSpace(line[:i]); wanted(n) {
+			in, name = true, strings.ToLower(string(n))
+			value = append(value[:0], line[i+1:]...)
+		}
 	}
 	flush()
-	hi.Subject = clean(hi.Subject)
-	hi.From = clean(hi.From)
-	hi.Date = clean(hi.Date)
-	hi.MessageID = clean(hi.MessageID)
-	return hi
 }
 
 func decodeWords(s string) string {
@@ -138,44 +173,3 @@ type charsetError string
 func (e charsetError) Error() string { return string(e) }
 
 const errUnknownCharset = charsetError("unknown charset")
-
-// dateField is the Date: header of raw as written (folded lines joined),
-// found without parsing the rest of the header: what a message that is
-// being stored needs (ParseHeader decodes every field it knows).
-func dateField(raw []byte) string {
-	if len(raw) > 64<<10 {
-		raw = raw[:64<<10]
-	}
-	var value []byte
-	in := false
-	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
-		}
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		if len(line) == 0 {
-			break
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if in {
-				value = append(value, ' ')
-				value = append(value, bytes.TrimSpace(line)...)
-			}
-			continue
-		}
-		if in {
-			break
-		}
-		if len(line) > 5 && line[4] == ':' && bytes.EqualFold(line[:4], []byte("date")) {
-			in = true
-			value = append(value, bytes.TrimSpace(line[5:])...)
-		} else if i := bytes.IndexByte(line, ':'); i > 4 && bytes.EqualFold(bytes.TrimSpace(line[:i]), []byte("date")) {
-			in = true
-			value = append(value, bytes.TrimSpace(line[i+1:])...)
-		}
-	}
-	return clean(strings.TrimSpace(string(value)))
-}
