@@ -144,16 +144,15 @@ func (r *Repo) verifyRows(ctx context.Context, q string, args []any, tally *veri
 	}
 	defer rows.Close()
 	var hash sql.RawBytes // copied out before the next row
-	next := func() (Blob, bool, error) {
+	next := func(b *verifyBlob) (bool, error) {
 		if !rows.Next() {
-			return Blob{}, false, rows.Err()
+			return false, rows.Err()
 		}
-		var b Blob
-		if err := rows.Scan(&hash, &b.Pack, &b.Offset, &b.Length, &b.Size); err != nil {
-			return Blob{}, false, fmt.Errorf("index: %w", err)
+		if err := rows.Scan(&hash, &b.pack, &b.offset, &b.length, &b.size); err != nil {
+			return false, fmt.Errorf("index: %w", err)
 		}
-		copy(b.Hash[:], hash)
-		return b, true, nil
+		copy(b.hash[:], hash)
+		return true, nil
 	}
 	return r.verifyBlobs(ctx, next, tally)
 }

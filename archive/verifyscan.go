@@ -25,12 +25,25 @@ import (
 const verifyWindow = 1 << 20
 
 // verifyBatch is one window of a pack and the blobs whose bytes are in it.
+// Batches (window and list) are recycled: a verify allocates a few of
+// them however many messages it reads.
 type verifyBatch struct {
-	pack  int64
-	base  int64 // pack offset of buf[0]
-	buf   []byte
-	blobs []Blob
-	bytes int64 // their raw size
+	pack   int64
+	base   int64 // pack offset of buf[0]
+	buf    []byte
+	window bool // buf holds the blobs' bytes; else each is read alone
+	blobs  []verifyBlob
+	bytes  int64 // their raw size
+}
+
+// verifyBlob is the part of a Blob verify needs.
+type verifyBlob struct {
+	hash                       Hash
+	pack, offset, length, size int64
+}
+
+func (v *verifyBlob) blob() Blob {
+	return Blob{Hash: v.hash, Pack: v.pack, Offset: v.offset, Length: v.length, Size: v.size}
 }
 
 // verifyTally is what workers report, under mu.
@@ -54,52 +67,53 @@ func (t *verifyTally) add(checked, bytes int64, damaged []Damage) {
 
 // verifyBlobs checks every blob next yields (in pack and offset order the
 // reads are sequential; any order works).
-func (r *Repo) verifyBlobs(ctx context.Context, next func() (Blob, bool, error), tally *verifyTally) error {
-	batches := make(chan *verifyBatch, runtime.GOMAXPROCS(0))
-	free := make(chan []byte, 2*runtime.GOMAXPROCS(0)+1) // windows to reuse
+func (r *Repo) verifyBlobs(ctx context.Context, next func(*verifyBlob) (bool, error), tally *verifyTally) error {
+	workers := runtime.GOMAXPROCS(0)
+	batches := make(chan *verifyBatch, workers)
+	// Alive at once: one being filled, those queued, one a worker.
+	pool := make(chan *verifyBatch, 2*workers+1)
 	var wg sync.WaitGroup
-	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
+	for i := 0; i < workers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var raw []byte
 			for bt := range batches {
 				var damaged []Damage
-				for _, b := range bt.blobs {
+				for i := range bt.blobs {
+					b := &bt.blobs[i]
 					var err error
 					raw, err = r.checkInWindow(b, bt, raw)
 					if err != nil {
-						damaged = append(damaged, Damage{Hash: b.Hash, Pack: r.PackPath(b.Pack), Offset: b.Offset, Err: err})
+						damaged = append(damaged, Damage{Hash: b.hash, Pack: r.PackPath(b.pack), Offset: b.offset, Err: err})
 					}
 				}
 				tally.add(int64(len(bt.blobs)), bt.bytes, damaged)
-				if bt.buf != nil {
-					select {
-					case free <- bt.buf[:0]:
-					default:
-					}
+				select {
+				case pool <- bt:
+				default:
 				}
 			}
 		}()
 	}
-	err := r.readBatches(ctx, next, batches, free)
+	err := r.readBatches(ctx, next, batches, pool)
 	close(batches)
 	wg.Wait()
 	return err
 }
 
 // readBatches groups the blobs into windows and reads each window once.
-func (r *Repo) readBatches(ctx context.Context, next func() (Blob, bool, error), batches chan<- *verifyBatch, free chan []byte) error {
+func (r *Repo) readBatches(ctx context.Context, next func(*verifyBlob) (bool, error), batches chan<- *verifyBatch, pool chan *verifyBatch) error {
 	var cur *verifyBatch
 	send := func() error {
 		if cur == nil {
 			return nil
 		}
-		if cur.buf != nil {
+		if cur.window {
 			if err := r.fillWindow(cur); err != nil {
 				// The whole window could not be read: each of its
 				// messages is checked alone, and its damage named.
-				cur.buf = nil
+				cur.window = false
 			}
 		}
 		select {
@@ -110,34 +124,37 @@ func (r *Repo) readBatches(ctx context.Context, next func() (Blob, bool, error),
 		cur = nil
 		return nil
 	}
+	var b verifyBlob
 	for {
-		b, ok, err := next()
+		ok, err := next(&b)
 		if err != nil || !ok {
 			if serr := send(); err == nil {
 				err = serr
 			}
 			return err
 		}
-		start, end := b.Offset-skipLen, b.Offset+b.Length
-		alone := b.Size > bigMessage || b.Length+skipLen > verifyWindow || start < 0
-		if cur != nil && (alone || cur.buf == nil || b.Pack != cur.pack || start < cur.base || end-cur.base > verifyWindow) {
+		start, end := b.offset-skipLen, b.offset+b.length
+		alone := b.size > bigMessage || b.length+skipLen > verifyWindow || start < 0
+		if cur != nil && (alone || !cur.window || b.pack != cur.pack || start < cur.base || end-cur.base > verifyWindow) {
 			if err := send(); err != nil {
 				return err
 			}
 		}
 		if cur == nil {
-			cur = &verifyBatch{pack: b.Pack, base: start}
-			if !alone {
-				select {
-				case cur.buf = <-free:
-				default:
-					cur.buf = make([]byte, 0, verifyWindow)
-				}
+			select {
+			case cur = <-pool:
+			default:
+				cur = &verifyBatch{}
+			}
+			cur.pack, cur.base, cur.window, cur.blobs, cur.bytes = b.pack, start, !alone, cur.blobs[:0], 0
+			cur.buf = cur.buf[:0]
+			if cur.window && cap(cur.buf) < verifyWindow {
+				cur.buf = make([]byte, 0, verifyWindow)
 			}
 		}
 		cur.blobs = append(cur.blobs, b)
-		cur.bytes += b.Size
-		if need := end - cur.base; cur.buf != nil && need > int64(len(cur.buf)) {
+		cur.bytes += b.size
+		if need := end - cur.base; cur.window && need > int64(len(cur.buf)) {
 			cur.buf = cur.buf[:need] // a blob may come before its neighbour in the pack
 		}
 		if alone {
@@ -163,26 +180,26 @@ func (r *Repo) fillWindow(bt *verifyBatch) error {
 
 // checkInWindow checks one message from the batch's window (or, without
 // one, from its pack), decompressing into raw; it returns raw for reuse.
-func (r *Repo) checkInWindow(b Blob, bt *verifyBatch, raw []byte) ([]byte, error) {
-	if bt.buf == nil {
-		return raw, r.checkBlob(b)
+func (r *Repo) checkInWindow(b *verifyBlob, bt *verifyBatch, raw []byte) ([]byte, error) {
+	if !bt.window {
+		return raw, r.checkBlob(b.blob())
 	}
-	at := b.Offset - skipLen - bt.base
-	hdr, frame := bt.buf[at:at+skipLen], bt.buf[at+skipLen:at+skipLen+b.Length]
-	if binary.LittleEndian.Uint32(hdr[0:]) != skipMagic || binary.LittleEndian.Uint32(hdr[4:]) != 32 || Hash(hdr[8:]) != b.Hash {
+	at := b.offset - skipLen - bt.base
+	hdr, frame := bt.buf[at:at+skipLen], bt.buf[at+skipLen:at+skipLen+b.length]
+	if binary.LittleEndian.Uint32(hdr[0:]) != skipMagic || binary.LittleEndian.Uint32(hdr[4:]) != 32 || Hash(hdr[8:]) != b.hash {
 		return raw, fmt.Errorf("frame header does not name this message")
 	}
 	if isSealed(frame) {
-		return raw, r.checkBlob(b) // seal.go: with or without the identity
+		return raw, r.checkBlob(b.blob()) // seal.go: with or without the identity
 	}
 	out, err := r.dec.DecodeAll(frame, raw[:0])
 	if err != nil {
 		return raw, fmt.Errorf("decompress: %w", err)
 	}
-	if int64(len(out)) != b.Size {
-		return out, fmt.Errorf("size %d, index says %d", len(out), b.Size)
+	if int64(len(out)) != b.size {
+		return out, fmt.Errorf("size %d, index says %d", len(out), b.size)
 	}
-	if sha256.Sum256(out) != b.Hash {
+	if sha256.Sum256(out) != b.hash {
 		return out, fmt.Errorf("content hash mismatch")
 	}
 	return out, nil
