@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -188,8 +189,10 @@ func (g *globals) lsMessages(cmd *cobra.Command, repo *archive.Repo, acct, folde
 	if err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
-	var buf bytes.Buffer
-	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
+	// Printed as they come, a block of lsBlock rows aligned at a time (a
+	// folder may hold a million messages), without trailing spaces.
+	out := &trimLines{w: g.stdout}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	if !g.json {
 		fmt.Fprintln(tw, "UID\tDATE\tFROM\tSUBJECT\tSIZE\tFLAGS\tSERVER")
 	}
@@ -226,19 +229,42 @@ func (g *globals) lsMessages(cmd *cobra.Command, repo *archive.Repo, acct, folde
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", termsafe.String(id), e.InternalDate.Format("2006-01-02 15:04"),
 			termsafe.String(cut(e.Header.From, 30)), termsafe.String(cut(e.Header.Subject, 50)), humanBytes(e.Size),
 			termsafe.String(strings.Join(e.Flags, " ")), termsafe.String(goneCol))
+		if n%lsBlock == 0 {
+			tw.Flush()
+		}
 	}
 	if n == 0 && !g.json {
 		return &exitError{code: exitFailed, err: fmt.Errorf("%s/%s: no messages in the archive (see 'mailkeep ls %s' for folder names)", acct, folder, acct)}
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	for _, line := range strings.SplitAfter(buf.String(), "\n") {
-		if line != "" {
-			fmt.Fprintln(g.stdout, strings.TrimRight(line, " \n"))
+	return tw.Flush()
+}
+
+// lsBlock is how many rows of a folder's listing are aligned together.
+var lsBlock = 1000
+
+// trimLines writes what it is given line by line, each without its
+// trailing spaces.
+type trimLines struct {
+	w    io.Writer
+	line []byte
+}
+
+func (t *trimLines) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			t.line = append(t.line, p...)
+			break
 		}
+		t.line = append(t.line, p[:i]...)
+		p = p[i+1:]
+		if _, err := fmt.Fprintf(t.w, "%s\n", bytes.TrimRight(t.line, " ")); err != nil {
+			return 0, err
+		}
+		t.line = t.line[:0]
 	}
-	return nil
+	return n, nil
 }
 
 func trunc(s string, n int) string {
