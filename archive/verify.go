@@ -93,18 +93,6 @@ func (r *Repo) verifyData(ctx context.Context, account string, progress VerifyPr
 	// (Bytes past the committed end that an interrupted run left are not
 	// damage: the next writer indexes them again.)
 	res.Packs = append(pc.missing, pc.problems...)
-	// The places whose message is not stored are looked for beside the
-	// reading (a lookup per place: seconds at a million).
-	type missingResult struct {
-		places []string
-		err    error
-	}
-	missing := make(chan missingResult, 1)
-	go func() {
-		p, err := r.missingPlaces(ctx, account)
-		missing <- missingResult{p, err}
-	}()
-
 	q := `SELECT hash, pack, offset, length, size FROM blobs WHERE pack<>0`
 	var args []any
 	if account != "" {
@@ -112,15 +100,14 @@ func (r *Repo) verifyData(ctx context.Context, account string, progress VerifyPr
 		args = append(args, account)
 	}
 	tally := &verifyTally{res: res, progress: progress}
-	err = r.verifyRows(ctx, q, args, tally)
-	m := <-missing
-	if err != nil {
+	if err := r.verifyRows(ctx, q, args, tally); err != nil {
 		return res, err
 	}
-	if m.err != nil {
-		return nil, m.err
+	// The places whose message is not stored (a probe per place by blob
+	// id, in the order of both: 0.2 s at a million).
+	if res.Missing, err = r.missingPlaces(ctx, account); err != nil {
+		return nil, err
 	}
-	res.Missing = m.places
 	if progress != nil {
 		progress(res.Checked, tally.total, res.Bytes)
 	}

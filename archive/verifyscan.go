@@ -21,8 +21,9 @@ import (
 // way (checkBlob).
 
 // verifyWindow is the most read at once; with GOMAXPROCS workers and as
-// many windows queued, a verify holds a few MiB of them.
-const verifyWindow = 1 << 20
+// many windows queued, a verify holds 2*GOMAXPROCS+1 of them. (256 KiB
+// read as fast as 1 MiB: the kernel reads ahead.)
+const verifyWindow = 256 << 10
 
 // verifyBatch is one window of a pack and the blobs whose bytes are in it.
 // Batches (window and list) are recycled: a verify allocates a few of
