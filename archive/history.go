@@ -89,9 +89,16 @@ func (r *Repo) Runs(ctx context.Context, account string, limit int) ([]Run, erro
 	return out, rows.Err()
 }
 
-// RunAccounts lists the accounts that have runs of kind, by name.
+// RunAccounts lists the accounts that have runs of kind, by name. It
+// skips from account to account through runs_account (a few lookups an
+// account) instead of reading every run: 100,000 runs took 0.27 s, more
+// than half of a status.
 func (r *Repo) RunAccounts(ctx context.Context, kind string) ([]string, error) {
-	rows, err := r.rdb.QueryContext(ctx, `SELECT DISTINCT account FROM runs WHERE kind=? ORDER BY account`, kind)
+	rows, err := r.rdb.QueryContext(ctx, `WITH RECURSIVE acct(name) AS (
+			SELECT min(account) FROM runs
+			UNION ALL SELECT (SELECT min(account) FROM runs WHERE account > acct.name) FROM acct WHERE acct.name IS NOT NULL)
+		SELECT name FROM acct WHERE name IS NOT NULL AND EXISTS (SELECT 1 FROM runs WHERE account=acct.name AND kind=?)
+		ORDER BY name`, kind)
 	if err != nil {
 		return nil, fmt.Errorf("index: run history: %w", err)
 	}
