@@ -185,6 +185,11 @@ func exportRun(ctx context.Context, repo *archive.Repo, o *ExportOptions, rep pr
 		if cur == nil {
 			return
 		}
+		if fe, ok := w.(mailfmt.FolderEnder); ok && curF != nil {
+			// Its messages are all written (pending.Wait): the writer
+			// may forget it, so memory is one folder's, not the export's.
+			fe.FolderDone(mailfmt.Folder{Name: curF.Name, Delim: exportDelim(curF), Key: curF.ID})
+		}
 		res.Folders = append(res.Folders, *cur)
 		verb := "exported"
 		if o.DryRun {

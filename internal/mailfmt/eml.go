@@ -22,7 +22,7 @@ import (
 type EMLWriter struct {
 	dir   string
 	mu    sync.Mutex
-	names map[string]bool // names given out
+	names map[nameKey]struct{} // paths given out in this run (of the folder being written: FolderDone), as digests
 	namer *Namer
 	// Sync fsyncs every file before it is renamed into place.
 	Sync bool
@@ -30,7 +30,7 @@ type EMLWriter struct {
 
 // NewEMLWriter returns a writer of .eml files under dir.
 func NewEMLWriter(dir string) *EMLWriter {
-	return &EMLWriter{dir: dir, names: map[string]bool{}, namer: NewNamer(EML, dir)}
+	return &EMLWriter{dir: dir, names: map[nameKey]struct{}{}, namer: NewNamer(EML, dir)}
 }
 
 // EMLDir is the directory of a folder relative to the export directory
@@ -66,20 +66,20 @@ func (w *EMLWriter) Add(folder Folder, m *Message) (string, error) {
 	name := EMLName(date, m.ID)
 	final := filepath.Join(dir, name)
 	w.mu.Lock()
-	if st, err := os.Lstat(final); err == nil && st.Mode().IsRegular() && !w.names[final] && (m.Size < 0 || st.Size() == m.Size) {
+	if st, err := os.Lstat(final); err == nil && st.Mode().IsRegular() && !w.given(final) && (m.Size < 0 || st.Size() == m.Size) {
 		// From an earlier export into the same directory (same date,
 		// same ID, same size): the same message.
 		w.mu.Unlock()
 		return final, ErrExists
 	}
-	for i := 2; w.names[final] || exists(final); i++ {
+	for i := 2; w.given(final) || exists(final); i++ {
 		final = filepath.Join(dir, strings.TrimSuffix(name, ".eml")+fmt.Sprintf("-%d.eml", i))
 	}
-	w.names[final] = true
+	w.names[keyOf(final)] = struct{}{}
 	w.mu.Unlock()
 	release := func() {
 		w.mu.Lock()
-		delete(w.names, final)
+		delete(w.names, keyOf(final))
 		w.mu.Unlock()
 	}
 	tmp := filepath.Join(dir, "."+filepath.Base(final)+".tmp")
@@ -98,6 +98,20 @@ func (w *EMLWriter) Add(folder Folder, m *Message) (string, error) {
 func exists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
+}
+
+func (w *EMLWriter) given(path string) bool {
+	_, ok := w.names[keyOf(path)]
+	return ok
+}
+
+// FolderDone forgets the names given out (FolderEnder): the folder's
+// messages are all written, and the next folder's files are in another
+// directory.
+func (w *EMLWriter) FolderDone(Folder) {
+	w.mu.Lock()
+	clear(w.names)
+	w.mu.Unlock()
 }
 
 // Close: every file is complete when Add returns.

@@ -74,7 +74,11 @@ type MaildirWriter struct {
 type maildirFolder struct {
 	dir      string
 	keywords []string          // index = letter - 'a'
-	present  map[string]string // unique part -> "cur/NAME" or "new/NAME" of files already there
+	present  map[string]string // unique part -> "cur/NAME" or "new/NAME" of files an earlier export left
+	// claimed holds the unique parts this run has written (or is
+	// writing), as digests: 16 bytes a message, where a name and its path
+	// took ~150 (a million messages exported held 255 MB).
+	claimed map[nameKey]struct{}
 }
 
 // NewMaildirWriter returns a writer of a Maildir++ tree rooted at dir.
@@ -118,7 +122,7 @@ func (w *MaildirWriter) folder(folder Folder) (*maildirFolder, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &maildirFolder{dir: dir, keywords: kw, present: map[string]string{}}
+	f := &maildirFolder{dir: dir, keywords: kw, present: map[string]string{}, claimed: map[nameKey]struct{}{}}
 	// What an earlier export wrote (a Maildir written into again with
 	// --force): the same message gets the same name, so it is not
 	// written twice.
@@ -219,18 +223,23 @@ func (w *MaildirWriter) Add(folder Folder, m *Message) (string, error) {
 	// again into the same Maildir finds it: the file is left alone, its
 	// flags brought up to date.
 	base := fmt.Sprintf("%d.M%dQ%s.mailkeep", date.Unix(), date.Nanosecond()/1000, id)
+	key := keyOf(base)
 	w.mu.Lock()
 	if old, ok := f.present[base]; ok {
 		w.mu.Unlock()
 		return w.refresh(f, old, base, letters)
 	}
-	f.present[base] = "" // claimed
+	if _, ok := f.claimed[key]; ok {
+		w.mu.Unlock()
+		return "", ErrExists // written in this run already (the same message twice)
+	}
+	f.claimed[key] = struct{}{}
 	w.mu.Unlock()
 	tmp := filepath.Join(f.dir, "tmp", fmt.Sprintf("%s.%d-%d", base, w.pid, w.seq.Add(1)))
 	n, err := writeFile(tmp, m.Body, m.Size, date, w.Sync)
 	if err != nil {
 		w.mu.Lock()
-		delete(f.present, base)
+		delete(f.claimed, key)
 		w.mu.Unlock()
 		return "", fmt.Errorf("%s: %w", tmp, err)
 	}
@@ -240,25 +249,19 @@ func (w *MaildirWriter) Add(folder Folder, m *Message) (string, error) {
 	if err := os.Rename(tmp, final); err != nil {
 		os.Remove(tmp)
 		w.mu.Lock()
-		delete(f.present, base)
+		delete(f.claimed, key)
 		w.mu.Unlock()
 		return "", fmt.Errorf("%s: %w", final, err)
 	}
-	w.mu.Lock()
-	f.present[base] = "cur/" + filepath.Base(final)
-	w.mu.Unlock()
 	if len(dropped) > 0 {
 		return final, &DroppedKeywordError{Keywords: dropped}
 	}
 	return final, nil
 }
 
-// refresh handles a message already in the Maildir: its flags are
-// brought up to date (a rename), its bytes left alone.
+// refresh handles a message an earlier export left in the Maildir: its
+// flags are brought up to date (a rename), its bytes left alone.
 func (w *MaildirWriter) refresh(f *maildirFolder, old, base, letters string) (string, error) {
-	if old == "" {
-		return "", ErrExists // written in this run already (the same message twice)
-	}
 	oldBase, info := splitInfo(filepath.Base(old))
 	if info == "2,"+letters {
 		return filepath.Join(f.dir, old), ErrExists
@@ -271,6 +274,19 @@ func (w *MaildirWriter) refresh(f *maildirFolder, old, base, letters string) (st
 	f.present[base] = "cur/" + filepath.Base(final)
 	w.mu.Unlock()
 	return final, ErrExists
+}
+
+// FolderDone forgets what the writer keeps of a folder whose messages are
+// all written (FolderEnder): memory stays that of one folder. Written
+// into again, the folder is read from the disk as an earlier export's.
+func (w *MaildirWriter) FolderDone(folder Folder) {
+	rel, err := w.names.path(folder)
+	if err != nil {
+		return
+	}
+	w.mu.Lock()
+	delete(w.folders, rel)
+	w.mu.Unlock()
 }
 
 // writeFile writes body to a new file at path with mtime date, removing

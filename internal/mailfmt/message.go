@@ -1,6 +1,7 @@
 package mailfmt
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -56,6 +57,24 @@ type Reader interface {
 	Next() (*Message, error)
 	// Close releases the files.
 	Close() error
+}
+
+// FolderEnder is a Writer that can forget what it keeps of a folder
+// once all of that folder's messages are written (an export calls it
+// when it moves to the next folder), so that its memory is that of one
+// folder, not of the whole export.
+type FolderEnder interface {
+	FolderDone(folder Folder)
+}
+
+// nameKey is a file name's digest, for the sets of names a writer has
+// given out: 16 bytes of SHA-256 (a collision, which would skip a
+// message, is out of reach).
+type nameKey [16]byte
+
+func keyOf(name string) nameKey {
+	sum := sha256.Sum256([]byte(name))
+	return nameKey(sum[:16])
 }
 
 // Writer writes messages into one output directory, folder by folder.
