@@ -329,10 +329,7 @@ func (r *Repo) blob(ctx context.Context, h Hash) (Blob, error) {
 		return b, nil
 	}
 	r.mu.Unlock()
-	b := Blob{Hash: h}
-	err := r.rdb.QueryRowContext(ctx, `SELECT pack, offset, length, size FROM blobs
-		WHERE substr(hash,1,8)=substr(?1,1,8) AND hash=?1 AND pack<>0`, h[:]).
-		Scan(&b.Pack, &b.Offset, &b.Length, &b.Size)
+	b, err := r.committedBlob(ctx, h)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, fmt.Errorf("message %s: %w", h, os.ErrNotExist)
 	}
@@ -340,6 +337,17 @@ func (r *Repo) blob(ctx context.Context, h Hash) (Blob, error) {
 		return b, fmt.Errorf("index: %w", err)
 	}
 	return b, nil
+}
+
+// committedBlob reads where the committed, stored message h is
+// (sql.ErrNoRows: none, or missing). It takes no lock: callers that hold
+// r.mu look in r.pending first themselves.
+func (r *Repo) committedBlob(ctx context.Context, h Hash) (Blob, error) {
+	b := Blob{Hash: h}
+	err := r.rdb.QueryRowContext(ctx, `SELECT pack, offset, length, size FROM blobs
+		WHERE substr(hash,1,8)=substr(?1,1,8) AND hash=?1 AND pack<>0`, h[:]).
+		Scan(&b.Pack, &b.Offset, &b.Length, &b.Size)
+	return b, err
 }
 
 func (r *Repo) packFile(id int64) (*os.File, error) {

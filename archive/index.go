@@ -382,9 +382,7 @@ func (r *Repo) dateHeaderLocked(ctx context.Context, h Hash) any {
 		}
 		return headerDate(b.date)
 	}
-	b := Blob{Hash: h}
-	err := r.rdb.QueryRowContext(ctx, `SELECT pack, offset, length, size FROM blobs
-		WHERE substr(hash,1,8)=substr(?1,1,8) AND hash=?1 AND pack<>0`, h[:]).Scan(&b.Pack, &b.Offset, &b.Length, &b.Size)
+	b, err := r.committedBlob(ctx, h)
 	if err != nil {
 		return nil
 	}
