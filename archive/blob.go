@@ -326,6 +326,9 @@ func (r *Repo) blob(ctx context.Context, h Hash) (Blob, error) {
 	r.mu.Lock()
 	if b, ok := r.pending[h]; ok {
 		r.mu.Unlock()
+		if b.Pack == 0 { // a place's row for a message not stored (placeBlobLocked)
+			return b, fmt.Errorf("message %s: %w", h, os.ErrNotExist)
+		}
 		return b, nil
 	}
 	r.mu.Unlock()
